@@ -1,0 +1,191 @@
+"""Writing files below one root directory, safely and without tearing lines.
+
+:class:`FileTree` is the single writing path used for the primary tree and for
+the mirror: each record reaches each file in one ``write`` on an ``O_APPEND``
+descriptor.  Descriptors stay open in a small LRU cache; every directory below
+the root is opened with ``O_NOFOLLOW`` relative to its parent, so a symbolic
+link planted below the root is never followed, for writing or for reading.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import weakref
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Final
+
+__all__ = ["FileTree", "open_tree_dir", "open_tree_file"]
+
+_DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_APPEND_FLAGS: Final = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+_READ_FLAGS: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+def _open_root(root: str, create: bool, dir_mode: int) -> int:
+    try:
+        return os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        if not create:
+            raise
+        os.makedirs(root, mode=dir_mode, exist_ok=True)
+        return os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def open_tree_dir(
+    root: str, parts: Sequence[str], *, create: bool = False, dir_mode: int = 0o750
+) -> int:
+    """Open ``root/parts...`` as a directory descriptor without following links.
+
+    The root itself may be a link; no component below it may be.  With
+    *create*, missing directories are made with exactly *dir_mode*.  Raises
+    ``OSError`` (``FileNotFoundError`` when a part is missing and not created,
+    ``ELOOP``/``ENOTDIR`` when a part is a link or not a directory).
+    """
+    fd = _open_root(root, create, dir_mode)
+    try:
+        for name in parts:
+            try:
+                child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                try:
+                    os.mkdir(name, dir_mode, dir_fd=fd)
+                except FileExistsError:
+                    pass  # made by a concurrent writer
+                else:
+                    os.chmod(name, dir_mode, dir_fd=fd, follow_symlinks=False)
+                child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _check_regular(fd: int) -> None:
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file")
+
+
+def open_tree_file(root: str, parts: Sequence[str], name: str) -> int:
+    """Open ``root/parts.../name`` for reading, refusing links and non-regular files."""
+    dir_fd = open_tree_dir(root, parts)
+    try:
+        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+    _check_regular(fd)
+    return fd
+
+
+def _open_append(root: str, parts: Sequence[str], name: str, dir_mode: int, file_mode: int) -> int:
+    dir_fd = open_tree_dir(root, parts, create=True, dir_mode=dir_mode)
+    try:
+        try:
+            fd = os.open(name, _APPEND_FLAGS | os.O_CREAT | os.O_EXCL, file_mode, dir_fd=dir_fd)
+        except FileExistsError:
+            fd = os.open(name, _APPEND_FLAGS, dir_fd=dir_fd)
+        else:
+            os.fchmod(fd, file_mode)
+    finally:
+        os.close(dir_fd)
+    _check_regular(fd)
+    return fd
+
+
+_live_trees: weakref.WeakSet[FileTree] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for tree in list(_live_trees):
+        tree.forget_descriptors()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class FileTree:
+    """Appends to files below one root directory (the primary tree or the mirror).
+
+    Not thread-safe on its own: the owning handler serialises calls with its
+    lock.  ``failures`` counts failed writes; ``failing`` is true from a failure
+    until the next successful write.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        *,
+        label: str = "primary",
+        dir_mode: int = 0o750,
+        file_mode: int = 0o640,
+        max_open: int = 32,
+    ) -> None:
+        self.root = root
+        self.label = label
+        self.dir_mode = dir_mode
+        self.file_mode = file_mode
+        self.max_open = max(1, max_open)
+        self.failures = 0
+        self.failing = False
+        self._fds: OrderedDict[tuple[str, ...], int] = OrderedDict()
+        _live_trees.add(self)
+
+    @property
+    def open_count(self) -> int:
+        return len(self._fds)
+
+    def _descriptor(self, parts: tuple[str, ...], name: str) -> int:
+        key = (*parts, name)
+        fd = self._fds.get(key)
+        if fd is not None:
+            if os.fstat(fd).st_nlink:
+                self._fds.move_to_end(key)
+                return fd
+            # Deleted under us (the file or its whole run folder): recreate it.
+            del self._fds[key]
+            os.close(fd)
+        fd = _open_append(self.root, parts, name, self.dir_mode, self.file_mode)
+        self._fds[key] = fd
+        while len(self._fds) > self.max_open:
+            os.close(self._fds.popitem(last=False)[1])
+        return fd
+
+    def write(self, parts: tuple[str, ...], name: str, data: bytes, *, sync: bool = False) -> None:
+        """Append *data* to ``parts/name`` in one ``write``; raises ``OSError``."""
+        fd = self._descriptor(parts, name)
+        try:
+            written = os.write(fd, data)
+            while written < len(data):  # only on a short write (full disk, signal)
+                written += os.write(fd, data[written:])
+            if sync:
+                os.fsync(fd)
+        except OSError:
+            self._drop((*parts, name))
+            raise
+
+    def _drop(self, key: tuple[str, ...]) -> None:
+        fd = self._fds.pop(key, None)
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def forget_descriptors(self) -> None:
+        """After a fork: close this process's copies; files reopen on demand."""
+        for fd in self._fds.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fds.clear()
+
+    close = forget_descriptors

@@ -1,0 +1,160 @@
+"""The human-readable text layout shared by ``automation_run.log`` and ``stage_*.log``.
+
+A record becomes::
+
+    2026-11-29T01:30:00.123Z INFO    [stage 1] message
+      continuation lines (tracebacks, multi-line messages) indented
+
+Every physical line after the first starts with whitespace, and control
+characters are escaped, so text from outside can never forge a record line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from typing import Any, Final
+
+from ._routing import Route, route_of
+
+__all__ = [
+    "TextFormatter",
+    "iso_utc",
+    "make_line_safe",
+    "truncate_utf8",
+]
+
+#: What a continuation line starts with.
+INDENT: Final = "  "
+
+# Line breaks str.splitlines() honours, and other C0/C1 controls except TAB.
+_BREAKS_RE: Final = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+_CONTROL_RE: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x84\x86-\x9f]")
+
+_second_cache: list[Any] = [-1, ""]
+
+
+def iso_utc(created: float, msecs: float | None = None) -> str:
+    """``created`` as ISO-8601 UTC with milliseconds and ``Z``."""
+    sec = int(created)
+    if _second_cache[0] != sec:
+        _second_cache[:] = [sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))]
+    ms = int((created - sec) * 1000) if msecs is None else int(msecs)
+    return f"{_second_cache[1]}.{min(ms, 999):03d}Z"
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\x{ord(match[0]):02x}"
+
+
+def make_line_safe(text: str) -> str:
+    """Indent every line after the first and escape control characters."""
+    if _CONTROL_RE.search(text):
+        text = _BREAKS_RE.sub("\n", text)
+        text = _CONTROL_RE.sub(_escape, text)
+    elif "\r" in text or not text.isascii():
+        text = _BREAKS_RE.sub("\n", text)
+    if "\n" in text:
+        text = text.replace("\n", "\n" + INDENT)
+    return text
+
+
+def truncate_utf8(text: str, limit: int) -> str:
+    """Cut *text* to at most *limit* UTF-8 bytes plus a visible marker."""
+    if len(text) <= limit // 4:  # cannot exceed the limit: skip the encode
+        return text
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text
+    kept = data[:limit].decode("utf-8", "ignore")
+    cut = len(data) - len(kept.encode("utf-8", "surrogatepass"))
+    return f"{kept}…[truncated {cut} bytes]"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, str):
+        return value if value and " " not in value else json.dumps(value, ensure_ascii=False)
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def message_with_traceback(record: logging.LogRecord, formatter: logging.Formatter) -> str:
+    """The record's message, followed by its traceback and stack when it has them."""
+    text = record.getMessage()
+    if record.exc_info and not record.exc_text:
+        record.exc_text = formatter.formatException(record.exc_info)
+    if record.exc_text:
+        text = f"{text}\n{record.exc_text}"
+    if record.stack_info:
+        text = f"{text}\n{formatter.formatStack(record.stack_info)}"
+    return text
+
+
+class TextFormatter(logging.Formatter):
+    """The default text layout of the run and stage logs.
+
+    ``format_body`` is the hook to override to change what follows the
+    ``[where]`` tag; a plain ``logging.Formatter`` set on a handler replaces the
+    whole layout instead (continuation lines are still indented).
+    """
+
+    def __init__(self, max_record_bytes: int = 64 * 1024) -> None:
+        super().__init__()
+        self.max_record_bytes = max_record_bytes
+
+    def where(self, stage: object) -> str:
+        return "[run]" if stage is None else f"[stage {stage}]"
+
+    def format_body(self, record: logging.LogRecord, route: Route) -> str:
+        """The message part: message (+ fields of custom events, header of run_start)."""
+        text = truncate_utf8(message_with_traceback(record, self), self.max_record_bytes)
+        event, fields = route.event, route.fields
+        if event == "run_start":
+            header = {
+                "run_id": route.run_id,
+                "account": route.account_id,
+                "site": route.site_id,
+                "started": iso_utc(record.created, record.msecs),
+                "host": fields.get("host"),
+                "pid": fields.get("pid"),
+                "metadata": fields.get("metadata"),
+            }
+            head = "".join(f"\n{key}: {_short(value)}" for key, value in header.items())
+            text += truncate_utf8(head, self.max_record_bytes)
+        elif event is not None and event not in _LIFECYCLE and fields:
+            pairs = " ".join(f"{key}={_short(value)}" for key, value in fields.items())
+            text = f"{text} {truncate_utf8(pairs, self.max_record_bytes)}"
+        return text
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Plain ``logging.Formatter`` interface: the line without its newline."""
+        route = route_of(record)
+        if route is None:
+            return make_line_safe(message_with_traceback(record, self))
+        return self.format_record(record, route)[:-1]
+
+    def format_record(self, record: logging.LogRecord, route: Route) -> str:
+        """One record as its full text, ending with a newline."""
+        body = make_line_safe(self.format_body(record, route))
+        return (
+            f"{iso_utc(record.created, record.msecs)} {record.levelname:<7} "
+            f"{self.where(route.stage)} {body}\n"
+        )
+
+_LIFECYCLE: Final = frozenset(
+    {
+        "run_start",
+        "run_end",
+        "stage_start",
+        "stage_progress",
+        "stage_complete",
+        "stage_error",
+        "stage_retry",
+        "stage_revoked",
+        "log",
+    }
+)
