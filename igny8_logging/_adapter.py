@@ -66,7 +66,7 @@ def _exc_info(
 ) -> tuple[type[BaseException], BaseException, TracebackType | None] | None:
     if exc_info is True:
         info = sys.exc_info()
-        return None if info[0] is None else info  # type: ignore[return-value]
+        return None if info[0] is None else info
     if isinstance(exc_info, BaseException):
         return (type(exc_info), exc_info, exc_info.__traceback__)
     if isinstance(exc_info, tuple):
@@ -143,7 +143,9 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     # -- LoggerAdapter -----------------------------------------------------------
 
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
         extra: dict[str, Any] = {}
         given = kwargs.get("extra")
         if isinstance(given, Mapping) and given:
@@ -203,7 +205,10 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         if pending is not None:
             message += f" ({pending} pending)"
         self._event(
-            logging.INFO, "stage_start", stage, message,
+            logging.INFO,
+            "stage_start",
+            stage,
+            message,
             {"stage_name": name, "pending": pending, **fields},
         )
 
@@ -220,7 +225,10 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
             done = f"{processed}/{total}" if total is not None else f"{processed}"
             message = f"stage {stage} progress: {done}"
         self._event(
-            logging.INFO, "stage_progress", stage, message,
+            logging.INFO,
+            "stage_progress",
+            stage,
+            message,
             {"processed": processed, "total": total, **fields},
         )
 
@@ -246,7 +254,10 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
             details.append(f"{credits_used} credits")
         message = f"stage {stage} completed" + (": " + ", ".join(details) if details else "")
         self._event(
-            logging.INFO, "stage_complete", stage, message,
+            logging.INFO,
+            "stage_complete",
+            stage,
+            message,
             {
                 "processed": processed,
                 "elapsed_s": elapsed_s,
@@ -256,7 +267,9 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
             },
         )
 
-    def stage_error(self, stage: Stage, error: object, *, exc_info: ExcInfo = None, **fields: Any) -> None:
+    def stage_error(
+        self, stage: Stage, error: object, *, exc_info: ExcInfo = None, **fields: Any
+    ) -> None:
         """Log ``stage_error`` at ``ERROR`` with the error, its type and traceback."""
         try:
             info = _exc_info(error, exc_info)
@@ -269,13 +282,17 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         text = str(error)
         _clock.stop(self._stage_key(stage))
         self._event(
-            logging.ERROR, "stage_error", stage,
+            logging.ERROR,
+            "stage_error",
+            stage,
             f"stage {stage} failed: " + (f"{error_type}: {text}" if error_type else text),
             {"error": text, "error_type": error_type, "traceback": None, **fields},
             exc_info=info,
         )
 
-    def trace(self, event: str, *, stage: Stage | None = None, message: str | None = None, **fields: Any) -> None:
+    def trace(
+        self, event: str, *, stage: Stage | None = None, message: str | None = None, **fields: Any
+    ) -> None:
         """Log a custom event (per-item progress...) to the logs and the trace."""
         self._event(logging.INFO, str(event), stage, message or str(event), fields)
 
@@ -288,7 +305,10 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     def end(self, status: str = "completed", **fields: Any) -> None:
         """Log ``run_end`` with ``status`` (completed, failed, cancelled) and ``elapsed_s``."""
         if status not in RUN_STATUSES:
-            _report(f"run_end for {self.run_id}", ValueError(f"unknown status {status!r}, using 'failed'"))
+            _report(
+                f"run_end for {self.run_id}",
+                ValueError(f"unknown status {status!r}, using 'failed'"),
+            )
             fields.setdefault("requested_status", str(status))
             status = "failed"
         elapsed_s = _clock.stop((self.run_id, ""))
@@ -298,7 +318,9 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
                 elapsed_s = round((datetime.now(UTC) - started).total_seconds(), 3)
         level = {"completed": logging.INFO, "cancelled": logging.WARNING}.get(status, logging.ERROR)
         message = f"run {status}" + (f" after {elapsed_s:.3f}s" if elapsed_s is not None else "")
-        self._event(level, "run_end", None, message, {"status": status, "elapsed_s": elapsed_s, **fields})
+        self._event(
+            level, "run_end", None, message, {"status": status, "elapsed_s": elapsed_s, **fields}
+        )
 
     # -- binding -------------------------------------------------------------------
 
@@ -338,9 +360,7 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
             self.stage_error(stage, exc, exc_info=exc)
             raise
         else:
-            self.stage_complete(
-                stage, st.processed, credits_used=st.credits_used, result=st.result
-            )
+            self.stage_complete(stage, st.processed, credits_used=st.credits_used, result=st.result)
         finally:
             if token is not None:
                 reset_context(token)
@@ -361,7 +381,10 @@ def start_run(
     run = RunLogger(logger, run_id or new_run_id(), account_id, site_id)
     _clock.start((run.run_id, ""))
     run._event(
-        logging.INFO, "run_start", None, "run started",
+        logging.INFO,
+        "run_start",
+        None,
+        "run started",
         {
             "metadata": dict(metadata) if metadata is not None else None,
             "host": socket.gethostname(),

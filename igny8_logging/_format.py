@@ -145,6 +145,7 @@ class TextFormatter(logging.Formatter):
             f"{self.where(route.stage)} {body}\n"
         )
 
+
 _LIFECYCLE: Final = frozenset(
     {
         "run_start",

@@ -34,7 +34,9 @@ def _shared_text_formatter(max_record_bytes: int) -> TextFormatter:
     return TextFormatter(max_record_bytes)
 
 
-def trace_formatter(backend: str = "auto", max_record_bytes: int = 64 * 1024) -> TraceFormatterMixin:
+def trace_formatter(
+    backend: str = "auto", max_record_bytes: int = 64 * 1024
+) -> TraceFormatterMixin:
     """A trace formatter on *backend*: ``"json"``, ``"orjson"`` or ``"auto"``."""
     if backend not in ("auto", "json", "orjson"):
         raise ValueError(f"unknown json backend {backend!r}: use 'auto', 'json' or 'orjson'")

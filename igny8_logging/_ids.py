@@ -13,7 +13,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, Union
+from typing import Final
 
 __all__ = [
     "DEFAULT_BASE_DIR",
@@ -37,8 +37,8 @@ MISSING: Final = "_"
 RUN_LOG: Final = "automation_run.log"
 TRACE_FILE: Final = "run_trace.jsonl"
 
-TenantId = Union[int, str]
-Stage = Union[int, str]
+TenantId = int | str
+Stage = int | str
 
 _RUN_ID_RE: Final = re.compile(r"run_([0-9]{8})_([0-9]{6})_[a-z0-9]{4,32}", re.ASCII)
 _TENANT_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)

@@ -110,7 +110,9 @@ class RunLogReader:
         try:
             return open_tree_dir(self.base_dir, ref.parts)
         except OSError:
-            raise RunNotFound(f"no run {ref.run_id} for account {ref.account_id!r}, site {ref.site_id!r}") from None
+            raise RunNotFound(
+                f"no run {ref.run_id} for account {ref.account_id!r}, site {ref.site_id!r}"
+            ) from None
 
     def _open(self, ref: RunRef, name: str) -> int | None:
         """The file's read descriptor, ``None`` if the run exists without it."""
@@ -166,7 +168,12 @@ class RunLogReader:
             offset = int(offset_text)
         except (ValueError, binascii.Error, UnicodeDecodeError):
             raise ValueError("invalid cursor") from None
-        if version != "v1" or key != self._cursor_key(ref) or offset < 0 or not offset_text.isdigit():
+        if (
+            version != "v1"
+            or key != self._cursor_key(ref)
+            or offset < 0
+            or not offset_text.isdigit()
+        ):
             raise ValueError("invalid cursor: not issued for this run")
         return offset
 
@@ -222,7 +229,9 @@ class RunLogReader:
         finally:
             os.close(fd)
 
-    def _iter_events(self, ref: RunRef, wanted: Callable[[bytes], bool]) -> Iterator[dict[str, Any]]:
+    def _iter_events(
+        self, ref: RunRef, wanted: Callable[[bytes], bool]
+    ) -> Iterator[dict[str, Any]]:
         fd = self._open(ref, TRACE_FILE)
         if fd is None:
             return

@@ -23,9 +23,11 @@ FIELDS_ATTR: Final = "_igny8_fields"
 _ROUTE_ATTR: Final = "_igny8_route"
 
 ROUTING_KEYS: Final = frozenset({"run_id", "account_id", "site_id", "stage", "event"})
-_STANDARD: Final = frozenset(
-    logging.LogRecord("", 0, "", 0, "", (), None).__dict__
-) | {"message", "asctime", "taskName"}
+_STANDARD: Final = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 _SKIP: Final = _STANDARD | ROUTING_KEYS
 _UNSET: Final[Any] = object()
 
@@ -91,10 +93,7 @@ def route_of(record: logging.LogRecord) -> Route | None:
     ref = RunRef.checked(
         run_id, None if account is _UNSET else account, None if site is _UNSET else site
     )
-    if stage is _UNSET or stage is None:
-        stage = None
-    else:
-        stage = check_stage(stage)
+    stage = None if stage is _UNSET or stage is None else check_stage(stage)
     event = d.get("event")
     if event is not None and not isinstance(event, str):
         event = str(event)

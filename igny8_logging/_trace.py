@@ -99,8 +99,9 @@ class TraceFormatterMixin(logging.Formatter):
             "stage": route.stage,
             "message": message,
         }
-        for key, value in route.fields.items():
-            while key in _COMMON or key in data:
+        for name, value in route.fields.items():
+            key = name
+            while key in _COMMON or key in data:  # a field never replaces a common key
                 key += "_"
             data[key] = _shorten(value, limit)
         if record.exc_info and not record.exc_text:

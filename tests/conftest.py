@@ -24,7 +24,9 @@ def shared_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def run_logger(base_dir: Path, shared_dir: Path, request: pytest.FixtureRequest) -> Iterator[logging.Logger]:
+def run_logger(
+    base_dir: Path, shared_dir: Path, request: pytest.FixtureRequest
+) -> Iterator[logging.Logger]:
     """A uniquely named logger configured through ``dictConfig(logging_config(...))``."""
     name = f"igny8.test.{request.node.name}"
     logging.config.dictConfig(igl.logging_config(base_dir, shared_dir, logger=name, level="DEBUG"))
