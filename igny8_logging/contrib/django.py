@@ -1,0 +1,133 @@
+"""``RunLogsMixin``: a run's log tail and trace pages as Django REST framework actions.
+
+Add the mixin to a viewset whose objects are runs::
+
+    class RunViewSet(RunLogsMixin, viewsets.ReadOnlyModelViewSet):
+        serializer_class = RunSerializer
+
+        def get_queryset(self):
+            return AutomationRun.objects.filter(site__members=self.request.user)
+
+and the router serves ``GET …/{pk}/logs/?lines=N&stage=S`` →
+``{"run_id", "lines"}`` and ``GET …/{pk}/trace/?cursor=C&limit=L`` →
+``{"events", "cursor", "complete"}``.
+
+The run is found with ``self.get_object()``, so the viewset's queryset,
+filters and permissions decide who sees which run: a run hidden by them, an
+unknown run, a row whose run folder does not exist and a stored id that is not
+a valid run id (a path traversal attempt) are all the same 404.  A bad
+``lines``, ``stage``, ``limit`` or ``cursor`` is a 400.  Files are read with
+:class:`igny8_logging.RunLogReader` below the setting ``IGNY8_LOG_DIR`` (else
+the library default); ``lines`` is at most the setting ``IGNY8_LOGS_MAX_LINES``
+(default 10,000, the reader's own limit).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Final
+
+from django.conf import settings
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from .._ids import check_stage
+from .._reader import MAX_PAGE, MAX_TAIL_LINES, RunLogReader, RunNotFound
+
+__all__ = ["RunLogsMixin"]
+
+_INT_RE: Final = re.compile(r"[0-9]{1,9}", re.ASCII)
+
+
+def _count(params: Any, name: str, default: int, high: int) -> int:
+    """The query parameter *name* as an int in 1..*high*, else a 400 naming it."""
+    raw = params.get(name)
+    if raw is None:
+        return default
+    if not isinstance(raw, str) or not _INT_RE.fullmatch(raw) or not 1 <= int(raw) <= high:
+        raise ValidationError({name: f"must be an integer from 1 to {high}"})
+    return int(raw)
+
+
+@contextmanager
+def _run_not_found() -> Iterator[None]:
+    """Turn :class:`RunNotFound` (unknown run, invalid stored id, no folder) into a 404."""
+    try:
+        yield
+    except RunNotFound:
+        raise NotFound("No logs for this run.") from None
+
+
+class RunLogsMixin:
+    """Adds the ``logs`` and ``trace`` detail actions to a DRF ``GenericViewSet``.
+
+    The object's attributes named by ``run_id_field``, ``account_id_field`` and
+    ``site_id_field`` hold the run id and its tenant (set a name to ``None``
+    for a run without that part: its ``_`` folder).  For a foreign key
+    ``site``, Django's ``site_id`` attribute is the key's raw value.  A value
+    that is neither ``None``, an int nor a str (a UUID) is used as its ``str()``.
+    """
+
+    run_id_field: str = "run_id"
+    account_id_field: str | None = "account_id"
+    site_id_field: str | None = "site_id"
+    #: The trace page size when ``limit`` is not given.
+    trace_page_size: int = 500
+
+    get_object: Callable[[], Any]
+
+    def get_log_reader(self) -> RunLogReader:
+        """The reader of ``settings.IGNY8_LOG_DIR`` (else the library default)."""
+        return RunLogReader(getattr(settings, "IGNY8_LOG_DIR", None) or None)
+
+    def get_run_ref(self, obj: Any) -> tuple[Any, Any, Any]:
+        """``(run_id, account_id, site_id)`` of the object, as stored (the reader validates)."""
+
+        def read(field: str | None) -> Any:
+            value = None if field is None else getattr(obj, field)
+            if value is None or isinstance(value, int | str):
+                return value
+            return str(value)
+
+        return read(self.run_id_field), read(self.account_id_field), read(self.site_id_field)
+
+    @action(detail=True, methods=["get"])
+    def logs(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The last ``lines`` lines (default 100) of the run log, or of stage ``stage``'s log."""
+        run_id, account_id, site_id = self.get_run_ref(self.get_object())
+        high = min(int(getattr(settings, "IGNY8_LOGS_MAX_LINES", MAX_TAIL_LINES)), MAX_TAIL_LINES)
+        lines = _count(request.query_params, "lines", 100, high)
+        stage = request.query_params.get("stage")
+        if stage is not None:
+            try:
+                check_stage(stage)
+            except ValueError as exc:
+                raise ValidationError({"stage": str(exc)}) from None
+        with _run_not_found():
+            text = self.get_log_reader().tail(
+                run_id, lines, account_id=account_id, site_id=site_id, stage=stage
+            )
+        return Response({"run_id": run_id, "lines": text})
+
+    @action(detail=True, methods=["get"], url_path="trace", url_name="trace")
+    def run_trace(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Trace events after ``cursor`` (from the start without one), at most ``limit``.
+
+        Named ``run_trace`` (URL ``trace/``) because a viewset method named
+        ``trace`` would also answer HTTP ``TRACE`` requests on every route.
+        """
+        run_id, account_id, site_id = self.get_run_ref(self.get_object())
+        limit = _count(request.query_params, "limit", self.trace_page_size, MAX_PAGE)
+        cursor = request.query_params.get("cursor")
+        with _run_not_found():
+            try:
+                page = self.get_log_reader().read_trace(
+                    run_id, account_id=account_id, site_id=site_id, cursor=cursor, limit=limit
+                )
+            except ValueError as exc:
+                raise ValidationError({"cursor": str(exc)}) from None
+        return Response({"events": page.events, "cursor": page.cursor, "complete": page.complete})

@@ -1,0 +1,1 @@
+"""A minimal Django project for the ``RunLogsMixin`` tests (settings, models, views, urls)."""

@@ -1,0 +1,40 @@
+"""A run row (run id, account, site, owner), a user's site, and a row with other field names."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Member(models.Model):
+    """The account and site a user works in."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    account_id = models.IntegerField()
+    site_id = models.IntegerField()
+
+    class Meta:
+        app_label = "djangoapp"
+
+
+class AutomationRun(models.Model):
+    """An automation run as a service stores it."""
+
+    run_id = models.CharField(max_length=200)
+    account_id = models.IntegerField()
+    site_id = models.IntegerField()
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+
+    class Meta:
+        app_label = "djangoapp"
+
+
+class Job(models.Model):
+    """A run stored under other names, with string tenant ids."""
+
+    key = models.CharField(max_length=200)
+    tenant = models.CharField(max_length=64)
+    site_code = models.CharField(max_length=64)
+
+    class Meta:
+        app_label = "djangoapp"
