@@ -1,0 +1,1 @@
+"""Reliability and security suite: load, faults, hostile input and reader fuzzing."""
