@@ -33,16 +33,19 @@ INDENT: Final = "  "
 _BREAKS_RE: Final = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 _CONTROL_RE: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x84\x86-\x9f]")
 
-_second_cache: list[Any] = [-1, ""]
+#: The last second formatted, as one tuple so threads never mix two seconds.
+_second_cache: tuple[int, str] = (-1, "")
 
 
 def iso_utc(created: float, msecs: float | None = None) -> str:
     """``created`` as ISO-8601 UTC with milliseconds and ``Z``."""
+    global _second_cache
     sec = int(created)
-    if _second_cache[0] != sec:
-        _second_cache[:] = [sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))]
+    cached = _second_cache
+    if cached[0] != sec:
+        cached = _second_cache = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
     ms = int((created - sec) * 1000) if msecs is None else int(msecs)
-    return f"{_second_cache[1]}.{min(ms, 999):03d}Z"
+    return f"{cached[1]}.{min(ms, 999):03d}Z"
 
 
 def _escape(match: re.Match[str]) -> str:
