@@ -172,6 +172,19 @@ class BaseRunHandler(logging.Handler):
         super().close()
 
 
+def _stamp(record: logging.LogRecord, route: Route) -> None:
+    """Give the route's ids to a user's formatter as attributes (``%(run_id)s``...)."""
+    d = record.__dict__
+    for key, value in (
+        ("run_id", route.run_id),
+        ("account_id", route.account_id),
+        ("site_id", route.site_id),
+        ("stage", route.stage),
+        ("event", route.event),
+    ):
+        d.setdefault(key, value)
+
+
 class _TextHandler(BaseRunHandler):
     def render(self, record: logging.LogRecord, route: Route) -> bytes:
         formatter = self.formatter or _shared_text_formatter(self.max_record_bytes)
@@ -181,6 +194,7 @@ class _TextHandler(BaseRunHandler):
                 text = formatter.format_record(record, route)
                 data = route.rendered[formatter] = text.encode("utf-8", "backslashreplace")
             return data
+        _stamp(record, route)
         text = truncate_utf8(formatter.format(record), self.max_record_bytes)
         return (make_line_safe(text) + "\n").encode("utf-8", "backslashreplace")
 
@@ -227,6 +241,7 @@ class TraceHandler(BaseRunHandler):
         if isinstance(formatter, TraceFormatterMixin):
             text = formatter.format_trace(record, route)
         elif formatter is not None:
+            _stamp(record, route)
             text = make_line_safe(formatter.format(record)) + "\n"
         else:
             text = self.trace_formatter.format_trace(record, route)
