@@ -1,0 +1,366 @@
+"""``igny8-logs`` run as a subprocess (``python -m igny8_logging``) over real run folders.
+
+Runs are written in the test process through the library's own handlers; the
+command line reads them in a child process, as an operator would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import igny8_logging as igl
+
+
+def cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "igny8_logging", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def popen(*args: str | Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "igny8_logging", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int) -> str:
+    assert result.returncode == code
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("igny8-logs: error: ")
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+class OldClock(logging.Filter):
+    """Stamps records as if written *days* ago (for a run that ended long ago)."""
+
+    def __init__(self, days: float) -> None:
+        super().__init__()
+        self.days = days
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.created -= self.days * 86400
+        return True
+
+
+@pytest.fixture
+def logger(base_dir: Path, request: pytest.FixtureRequest) -> Iterator[logging.Logger]:
+    """A logger writing runs below ``base_dir`` through the three handlers."""
+    log = logging.getLogger(f"igny8.test.cli.{request.node.name}")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    handlers = [
+        igl.RunLogHandler(base_dir),
+        igl.StageLogHandler(base_dir),
+        igl.TraceHandler(base_dir),
+    ]
+    for handler in handlers:
+        log.addHandler(handler)
+    yield log
+    for handler in handlers:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def make_run(
+    logger: logging.Logger,
+    account: int | str | None = 1,
+    site: int | str | None = 2,
+    *,
+    end: str | None = "completed",
+    run_id: str | None = None,
+    ended_days_ago: float = 0,
+) -> igl.RunLogger:
+    run = igl.start_run(logger, account, site, run_id=run_id)
+    for i in range(30):
+        run.info("line %d", i)
+    with run.stage(1, "Keywords", pending=4) as st:
+        st.info("first line\nsecond physical line")
+        run.stage_progress(1, 4, 4)
+        st.processed, st.credits_used = 4, 2.5
+    if end is not None:
+        old = OldClock(ended_days_ago)
+        logger.addFilter(old)
+        try:
+            run.end(end)
+        finally:
+            logger.removeFilter(old)
+    return run
+
+
+def folder(base: Path, run: igl.RunLogger) -> Path:
+    account = "_" if run.account_id is None else str(run.account_id)
+    site = "_" if run.site_id is None else str(run.site_id)
+    return base / account / site / run.run_id
+
+
+class TestArguments:
+    """Options go before or after the subcommand; bad input is one line on stderr."""
+
+    def test_options_before_and_after_the_subcommand(
+        self, base_dir: Path, logger: logging.Logger
+    ) -> None:
+        run = make_run(logger)
+        expected = (folder(base_dir, run) / "automation_run.log").read_text().splitlines()[-3:]
+        forms = [
+            ["--base-dir", base_dir, "--account", "1", "--site", "2", "tail", run.run_id, "-n3"],
+            ["tail", run.run_id, "-n3", "--base-dir", base_dir, "--account", "1", "--site", "2"],
+            ["--base-dir", base_dir, "--account", "1", "tail", "-n3", "--site", "2", run.run_id],
+        ]
+        for form in forms:
+            result = cli(*form)
+            assert result.returncode == 0, result.stderr
+            assert result.stdout.splitlines() == expected
+
+    def test_base_dir_defaults_to_the_environment(
+        self, base_dir: Path, logger: logging.Logger
+    ) -> None:
+        run = make_run(logger, None, None)
+        result = cli("tail", run.run_id, "-n", "1", env={"IGNY8_LOG_DIR": str(base_dir)})
+        assert result.returncode == 0, result.stderr
+        assert "run completed" in result.stdout
+
+    @pytest.mark.parametrize(
+        "args",
+        [
+            [],
+            ["tail"],
+            ["nosuchcommand"],
+            ["tail", "run_20260101_000000_abcd1234", "-n", "x"],
+            ["tail", "run_20260101_000000_abcd1234", "-n", "10001"],
+            ["tail", "run_20260101_000000_abcd1234", "--stage", "../1"],
+            ["--account", "../etc", "runs"],
+            ["runs", "--site", "a/b"],
+            ["prune"],
+            ["prune", "--older-than", "-1"],
+            ["prune", "--older-than", "soon"],
+            ["demo", "--items", "0"],
+        ],
+    )
+    def test_bad_arguments(self, base_dir: Path, args: list[str]) -> None:
+        assert_one_line_error(cli("--base-dir", base_dir, *args), 2)
+
+    @pytest.mark.parametrize("command", ["tail", "trace", "show"])
+    def test_unknown_run(self, base_dir: Path, logger: logging.Logger, command: str) -> None:
+        run = make_run(logger, 1, 2)
+        for args in (
+            ["run_20200101_000000_abcd1234"],  # valid id, no such run
+            ["../../etc/passwd"],  # not a run id
+            [run.run_id, "--site", "3"],  # exists, but for another site
+            [run.run_id],  # exists, but not in the "_" folders
+        ):
+            message = assert_one_line_error(cli(command, "--base-dir", base_dir, *args), 1)
+            assert "run" in message
+
+    def test_unknown_run_with_follow(self, base_dir: Path) -> None:
+        result = cli("tail", "-f", "run_20200101_000000_abcd1234", "--base-dir", base_dir)
+        assert_one_line_error(result, 1)
+
+
+class TestTail:
+    """``tail`` prints exactly the last N physical lines; ``-f`` then follows."""
+
+    def test_exact_last_lines(self, base_dir: Path, logger: logging.Logger) -> None:
+        run = make_run(logger)
+        log = (folder(base_dir, run) / "automation_run.log").read_text().splitlines()
+        where = ["--base-dir", base_dir, "--account", "1", "--site", "2"]
+        for n in ("1", "7", "38"):
+            result = cli("tail", run.run_id, "-n", n, *where)
+            assert result.stdout.splitlines() == log[-int(n) :]
+        assert cli("tail", run.run_id, *where).stdout.splitlines() == log[-10:]
+        assert cli("tail", run.run_id, "-n", "10000", *where).stdout.splitlines() == log
+        assert cli("tail", run.run_id, "-n", "0", *where).stdout == ""
+
+    def test_stage_log(self, base_dir: Path, logger: logging.Logger) -> None:
+        run = make_run(logger)
+        stage_log = (folder(base_dir, run) / "stage_1.log").read_text()
+        result = cli("tail", run.run_id, "--stage", "1", "-n", "100", "--base-dir", base_dir,
+                     "--account", "1", "--site", "2")  # fmt: skip
+        assert result.stdout == stage_log
+        assert "  second physical line" in result.stdout.splitlines()[2]
+
+    @pytest.mark.timeout(60)
+    def test_follow_prints_appended_lines_once_and_stops_at_run_end(
+        self, base_dir: Path, logger: logging.Logger
+    ) -> None:
+        run = make_run(logger, end=None)
+        path = folder(base_dir, run) / "automation_run.log"
+        before = path.read_text().splitlines()
+        proc = popen("tail", "-f", "-n", "2", run.run_id, "--base-dir", base_dir,
+                     "--account", "1", "--site", "2")  # fmt: skip
+        assert proc.stdout is not None
+        assert [proc.stdout.readline().rstrip("\n") for _ in range(2)] == before[-2:]
+        run.info("appended while following")
+        assert "appended while following" in proc.stdout.readline()
+        run.info("and another")
+        run.end("completed")
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        after = path.read_text().splitlines()
+        assert out.splitlines() == after[len(before) + 1 :]
+        assert "run completed" in out.splitlines()[-1]
+
+    @pytest.mark.timeout(60)
+    def test_ctrl_c_ends_follow_quietly(self, base_dir: Path, logger: logging.Logger) -> None:
+        run = make_run(logger, end=None)
+        proc = popen("tail", "-f", "-n", "1", run.run_id, "--base-dir", base_dir,
+                     "--account", "1", "--site", "2")  # fmt: skip
+        assert proc.stdout is not None
+        assert proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        assert err == ""
+
+
+class TestTrace:
+    """``trace`` prints every event once as a JSON line; ``-f`` runs until ``run_end``."""
+
+    def test_all_events(self, base_dir: Path, logger: logging.Logger) -> None:
+        run = make_run(logger)
+        for i in range(600):  # more than one page
+            run.trace("item_done", stage=1, item=i)
+        result = cli("trace", run.run_id, "--base-dir", base_dir, "--account", "1", "--site", "2")
+        assert result.returncode == 0, result.stderr
+        trace = (folder(base_dir, run) / "run_trace.jsonl").read_text().splitlines()
+        events = [json.loads(line) for line in result.stdout.splitlines()]
+        assert events == [json.loads(line) for line in trace]
+        assert len(events) > 600
+
+    @pytest.mark.timeout(60)
+    def test_follow_until_run_end(self, base_dir: Path, logger: logging.Logger) -> None:
+        run = make_run(logger, end=None)
+        proc = popen("trace", "-f", run.run_id, "--base-dir", base_dir, "--account", "1",
+                     "--site", "2")  # fmt: skip
+        assert proc.stdout is not None
+        seen = []
+        while not seen or seen[-1]["event"] != "stage_complete":
+            seen.append(json.loads(proc.stdout.readline()))
+        run.trace("late_item", stage=1, item="x")
+        assert json.loads(proc.stdout.readline())["event"] == "late_item"
+        time.sleep(0.5)  # a few polls with nothing new must print nothing
+        run.end("failed")
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert [json.loads(line)["event"] for line in out.splitlines()] == ["run_end"]
+
+
+class TestRunsAndShow:
+    """``runs`` lists newest first with status; ``show`` prints the stage table."""
+
+    def test_runs(self, base_dir: Path, logger: logging.Logger) -> None:
+        older = make_run(logger, run_id="run_20260101_000000_aaaaaaaa")
+        newer = make_run(logger, run_id="run_20260102_000000_bbbbbbbb", end=None)
+        make_run(logger, 1, 3)  # another site
+        result = cli("runs", "--base-dir", base_dir, "--account", "1", "--site", "2")
+        assert result.returncode == 0, result.stderr
+        rows = [line.split() for line in result.stdout.splitlines()]
+        assert [row[:2] for row in rows] == [[newer.run_id, "running"], [older.run_id, "completed"]]
+        empty = cli("runs", "--base-dir", base_dir, "--account", "7")
+        assert (empty.returncode, empty.stdout) == (0, "")
+
+    def test_show(self, base_dir: Path, logger: logging.Logger) -> None:
+        run = make_run(logger, end=None)
+        try:
+            with run.stage(2, "Clusters", pending=3):
+                raise ValueError("model\nunavailable")
+        except ValueError:
+            pass
+        run.end("failed")
+        result = cli("show", run.run_id, "--base-dir", base_dir, "--account", "1", "--site", "2")
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert run.run_id in lines[0]
+        assert "failed" in lines[0]
+        table = [line.split() for line in lines[lines.index("") + 1 :]]
+        assert table[0] == ["stage", "name", "status", "processed/total", "credits", "elapsed",
+                            "error"]  # fmt: skip
+        assert table[1][:5] == ["1", "Keywords", "completed", "4/4", "2.5"]
+        assert table[1][5].endswith("s")
+        assert table[2] == ["2", "Clusters", "failed", "-", "-", "-", "model", "unavailable"]
+
+
+class TestPrune:
+    """``prune`` removes only runs whose ``run_end`` is older than DAYS, and empty tenants."""
+
+    @pytest.fixture
+    def tree(self, base_dir: Path, logger: logging.Logger) -> dict[str, igl.RunLogger]:
+        return {
+            "old": make_run(logger, 1, 2, ended_days_ago=40),
+            "recent": make_run(logger, 1, 2, ended_days_ago=5),
+            "running": make_run(logger, 1, 2, run_id="run_20200101_000000_cccccccc", end=None),
+            "old_other": make_run(logger, 3, 4, end="failed", ended_days_ago=31),
+            "old_no_tenant": make_run(logger, None, None, ended_days_ago=100),
+        }
+
+    def test_dry_run_removes_nothing(self, base_dir: Path, tree: dict[str, igl.RunLogger]) -> None:
+        result = cli("prune", "--older-than", "30", "--dry-run", "--base-dir", base_dir)
+        assert result.returncode == 0, result.stderr
+        for name in ("old", "old_other", "old_no_tenant"):
+            assert tree[name].run_id in result.stdout
+        for name in ("recent", "running"):
+            assert tree[name].run_id not in result.stdout
+        assert all(folder(base_dir, run).is_dir() for run in tree.values())
+
+    def test_removes_old_finished_runs_and_empty_tenants(
+        self, base_dir: Path, tree: dict[str, igl.RunLogger]
+    ) -> None:
+        result = cli("prune", "--older-than", "30", "--base-dir", base_dir)
+        assert result.returncode == 0, result.stderr
+        for name in ("old", "old_other", "old_no_tenant"):
+            assert not folder(base_dir, tree[name]).exists()
+        for name in ("recent", "running"):
+            assert (folder(base_dir, tree[name]) / "automation_run.log").is_file()
+        assert sorted(p.name for p in base_dir.iterdir()) == ["1"]  # 3/4 and _/_ were emptied
+
+    def test_account_and_site_narrow_it(
+        self, base_dir: Path, tree: dict[str, igl.RunLogger]
+    ) -> None:
+        result = cli("--account", "3", "prune", "--older-than", "1", "--base-dir", base_dir)
+        assert result.returncode == 0, result.stderr
+        assert not (base_dir / "3").exists()
+        for name in ("old", "recent", "running", "old_no_tenant"):
+            assert folder(base_dir, tree[name]).is_dir()
+        result = cli("prune", "--older-than", "1", "--base-dir", base_dir, "--site", "2")
+        assert not folder(base_dir, tree["old"]).exists()
+        assert folder(base_dir, tree["old_no_tenant"]).is_dir()
+        assert folder(base_dir, tree["running"]).is_dir()
+
+    def test_links_below_the_base_dir_are_not_followed(
+        self, base_dir: Path, tmp_path: Path, logger: logging.Logger
+    ) -> None:
+        """An old run outside the tree, reachable through a planted link, survives."""
+        outside = tmp_path / "outside"
+        old = make_run(logger, 1, 2, ended_days_ago=40)
+        os.rename(base_dir / "1", outside)
+        os.symlink(outside, base_dir / "1")  # an account folder that is a link
+        (base_dir / "5" / "6").mkdir(parents=True)
+        os.symlink(outside / "2" / old.run_id, base_dir / "5" / "6" / old.run_id)
+        result = cli("prune", "--older-than", "1", "--base-dir", base_dir)
+        assert result.returncode == 0, result.stderr
+        assert (outside / "2" / old.run_id / "run_trace.jsonl").is_file()
+        assert (base_dir / "1").is_symlink()
+
+    def test_missing_base_dir_is_an_error(self, tmp_path: Path) -> None:
+        result = cli("prune", "--older-than", "1", "--base-dir", tmp_path / "nope")
+        assert_one_line_error(result, 1)
