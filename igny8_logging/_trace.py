@@ -53,7 +53,8 @@ def _plain(value: Any, depth: int = 0) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
-        return value if -(2**63) <= value < 2**64 else str(value)
+        # Outside 64 bits a reader would get a float; past 4300 digits str() raises.
+        return value if -(2**63) <= value < 2**64 else pjl_defaults.unknown_default(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if depth >= _MAX_DEPTH:
@@ -103,7 +104,9 @@ class TraceFormatterMixin(logging.Formatter):
             key = name
             while key in _COMMON or key in data:  # a field never replaces a common key
                 key += "_"
-            data[key] = _shorten(value, limit)
+            # Made plain here, not by the encoder, so every backend writes the same
+            # text (orjson would write NaN as null, json huge ints as numbers).
+            data[key] = _shorten(_plain(value), limit)
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text and data.get("traceback") is None:
