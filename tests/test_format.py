@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -186,9 +188,6 @@ class TestHeader:
         assert "account: 42" in header
         assert "site: shop-1" in header
         assert f"started: {first['ts']}" in header
-        import os
-        import socket
-
         assert f"host: {socket.gethostname()}" in header
         assert f"pid: {os.getpid()}" in header
         assert '"trigger": "manual"' in header
