@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from typing import Any, Final
@@ -77,6 +78,20 @@ def truncate_utf8(text: str, limit: int) -> str:
 
 
 def _short(value: Any) -> str:
+    """A field value as ``key=value`` text: bare words as they are, else as JSON."""
+    kind = type(value)
+    if kind is str:
+        if value and " " not in value:
+            return value  # type: ignore[no-any-return]
+        if value.isprintable() and '"' not in value and "\\" not in value:
+            return f'"{value}"'  # what json.dumps writes for it, without the call
+        return json.dumps(value, ensure_ascii=False)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    if value is None or kind is bool:
+        return "null" if value is None else "true" if value else "false"
     if isinstance(value, str):
         return value if value and " " not in value else json.dumps(value, ensure_ascii=False)
     try:
