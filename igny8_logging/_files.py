@@ -24,13 +24,28 @@ _APPEND_FLAGS: Final = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC 
 _READ_FLAGS: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 
+def _make_dirs(path: str, dir_mode: int) -> None:
+    """``mkdir -p -m dir_mode``: *path* and each missing parent get exactly *dir_mode*.
+
+    (``os.makedirs`` applies the umask, and to parents not even *dir_mode*.)
+    """
+    head = os.path.dirname(path.rstrip(os.sep))
+    if head and head != path and not os.path.exists(head):
+        _make_dirs(head, dir_mode)
+    try:
+        os.mkdir(path, dir_mode)
+    except FileExistsError:
+        return  # made by a concurrent writer
+    os.chmod(path, dir_mode)
+
+
 def _open_root(root: str, create: bool, dir_mode: int) -> int:
     try:
         return os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except FileNotFoundError:
         if not create:
             raise
-        os.makedirs(root, mode=dir_mode, exist_ok=True)
+        _make_dirs(root, dir_mode)
         return os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
 
