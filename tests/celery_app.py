@@ -1,0 +1,212 @@
+"""The Celery app of the Celery tests: one pipeline, for in-process and prefork workers.
+
+``make_app`` builds an app with the pipeline's tasks and connects it with
+``igny8_logging.celery.connect``.  The test process uses it as a producer (and
+for in-process workers); a ``celery -A celery_app worker`` subprocess builds
+the module-level ``app`` from ``IGNY8_TEST_*`` environment variables, with one
+of the two logging setups the README documents (``IGNY8_TEST_LOGGING``):
+
+* ``celery``: Celery's own logging left on (it takes over the root logger);
+  the run handlers are configured once at import, on ``igny8.automation``.
+* ``dictconfig``: a ``setup_logging`` receiver calls
+  ``dictConfig(logging_config(...))`` and Celery leaves logging alone.
+
+The message files of kombu's ``filesystem://`` transport are written in place
+under their final name, so a worker listing the folder can pick up a file
+that is still being written and fail to decode it.  ``AtomicFilesystemTransport``
+(alias ``igny8fs://``) writes each message under a name no queue matches and
+renames it into place, which is atomic on one filesystem.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from celery import Celery, chord, group, signals
+from celery.utils.log import get_task_logger
+from kombu import Exchange, Queue
+from kombu.transport import TRANSPORT_ALIASES, filesystem
+from kombu.utils.json import dumps
+
+import igny8_logging as igl
+from igny8_logging.celery import connect
+
+#: A ``get_task_logger`` logger (parent ``celery.task``, which does not propagate).
+task_log = get_task_logger("igny8test.tasks")
+#: A plain module logger (propagates to the root logger).
+plain_log = logging.getLogger("igny8test.plain")
+
+
+class AtomicFilesystemChannel(filesystem.Channel):
+    """kombu's filesystem channel, writing each message file atomically."""
+
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+        name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        folder = self.data_folder_out
+        temporary = os.path.join(folder, f".{name}.part")  # matches no queue: never read
+        with open(temporary, "wb") as f:
+            f.write(dumps(payload).encode("utf-8"))
+        os.rename(temporary, os.path.join(folder, name))
+
+
+class AtomicFilesystemTransport(filesystem.Transport):
+    Channel = AtomicFilesystemChannel
+
+
+TRANSPORT_ALIASES.setdefault("igny8fs", f"{__name__}:AtomicFilesystemTransport")
+
+
+def make_app(
+    name: str,
+    *,
+    broker: str,
+    backend: str,
+    queue: str,
+    logger: str = "igny8.automation",
+    barrier_dir: str | None = None,
+    **conf: Any,
+) -> Celery:
+    """An app with the pipeline's tasks, connected to *logger*."""
+    app = Celery(name, broker=broker, backend=backend, set_as_current=False)
+    app.conf.update(
+        task_default_queue=queue,
+        task_queues=[
+            # x-expires: RabbitMQ drops the per-run queue once it is unused.
+            Queue(queue, Exchange(queue), routing_key=queue, queue_arguments={"x-expires": 600_000})
+        ],
+        task_default_exchange=queue,
+        task_default_routing_key=queue,
+        worker_enable_remote_control=False,
+        worker_send_task_events=False,
+        broker_connection_retry_on_startup=True,
+        result_expires=None,
+        **conf,
+    )
+
+    @app.task(name="t.keywords", stage=1, stage_name="Keywords")
+    def keywords(n: int) -> dict[str, Any]:
+        task_log.info("keywords: fetching %d keywords", n)
+        group(item.s(i) for i in range(n)).apply_async()
+        note.delay("child of keywords")
+        return {"processed": n, "credits_used": 1.5, "result": {"keywords": n}}
+
+    @app.task(name="t.item")
+    def item(i: int) -> int:
+        plain_log.info("item %d fetched", i)
+        return i
+
+    @app.task(name="t.note")
+    def note(text: str) -> str:
+        plain_log.info("note: %s", text)
+        task_log.info("note via task logger: %s", text)
+        return text
+
+    @app.task(name="t.clusters", bind=True, stage=2, stage_name="Clusters", max_retries=3)
+    def clusters(self: Any, previous: Any) -> dict[str, Any]:
+        if self.request.retries == 0:
+            raise self.retry(countdown=0, exc=RuntimeError("rate limited"))
+        chord(group(score.s(i) for i in range(3)), collect.s()).apply_async()
+        task_log.info("clusters: built from %s", previous["result"])
+        return {"processed": 3, "result": "clustered"}
+
+    @app.task(name="t.score")
+    def score(i: int) -> int:
+        plain_log.info("scored %d", i)
+        return i
+
+    @app.task(name="t.collect")
+    def collect(values: list[int]) -> int:
+        plain_log.info("collected %s", sorted(values))
+        return len(values)
+
+    @app.task(name="t.ideas", stage=3, stage_name="Ideas")
+    def ideas(previous: Any) -> None:
+        task_log.info("ideas: starting")
+        raise ValueError("no ideas from " + str(previous))
+
+    @app.task(name="t.chatty")
+    def chatty(tag: str, lines: int, size: int, meet: int = 0) -> int:
+        """Log *lines* records of about *size* bytes; with *meet*, first wait for peers."""
+        if meet and barrier_dir:
+            Path(barrier_dir, f"{tag}-{os.getpid()}").touch()
+            deadline = time.monotonic() + 20
+            while len(os.listdir(barrier_dir)) < meet and time.monotonic() < deadline:
+                time.sleep(0.01)
+        pad = "x" * size
+        for i in range(lines):
+            plain_log.info("chatty %s pid=%d n=%d %s", tag, os.getpid(), i, pad)
+        return lines
+
+    @app.task(name="t.slow", stage=4, stage_name="Slow")
+    def slow(seconds: float) -> str:
+        task_log.info("slow: sleeping %s s", seconds)
+        time.sleep(seconds)
+        return "woke up"
+
+    @app.task(name="t.lost", stage=5, stage_name="Lost")
+    def lost() -> None:
+        task_log.info("lost: killing my own process")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    @app.task(name="t.expiring", stage=6, stage_name="Expiring")
+    def expiring() -> str:
+        return "should never run"
+
+    @app.task(name="t.bad_stage", stage="../../escape", stage_name="Bad")
+    def bad_stage() -> str:
+        plain_log.info("bad stage task ran")
+        return "ran"
+
+    @app.task(name="t.plain_stage_by_header")
+    def plain_stage_by_header() -> dict[str, Any]:
+        plain_log.info("stage given by the header")
+        return {"processed": 1}
+
+    connect(app, logger)
+    return app
+
+
+def _worker_app() -> Celery:
+    env = os.environ
+    base_dir = env["IGNY8_TEST_BASE_DIR"]
+    mode = env["IGNY8_TEST_LOGGING"]
+    options: dict[str, Any] = {}
+    if env.get("IGNY8_TEST_FS_FOLDER"):
+        folder = env["IGNY8_TEST_FS_FOLDER"]
+        options["broker_transport_options"] = {
+            "data_folder_in": folder,
+            "data_folder_out": folder,
+            "polling_interval": 0.05,
+        }
+    worker_app = make_app(
+        "igny8test",
+        broker=env["IGNY8_TEST_BROKER"],
+        backend=env["IGNY8_TEST_BACKEND"],
+        queue=env["IGNY8_TEST_QUEUE"],
+        barrier_dir=env.get("IGNY8_TEST_BARRIER"),
+        **options,
+    )
+    if mode == "celery":
+        # Setup (a): Celery's logging stays on and takes over the root logger;
+        # the run handlers live on "igny8.automation", which it leaves alone.
+        logging.config.dictConfig(igl.logging_config(base_dir))
+    elif mode == "dictconfig":
+        # Setup (b): one setup_logging receiver; Celery then configures nothing.
+        @signals.setup_logging.connect(weak=False)
+        def configure_logging(**_: Any) -> None:
+            logging.config.dictConfig(igl.logging_config(base_dir))
+
+    else:
+        raise ValueError(f"IGNY8_TEST_LOGGING must be 'celery' or 'dictconfig', not {mode!r}")
+    return worker_app
+
+
+if os.environ.get("IGNY8_TEST_WORKER"):
+    app = _worker_app()
