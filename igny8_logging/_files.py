@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ __all__ = ["FileTree", "open_tree_dir", "open_tree_file"]
 _DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _APPEND_FLAGS: Final = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _READ_FLAGS: Final = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+_SETTLE_CHECKS: Final = 10
 
 
 def _make_dirs(path: str, dir_mode: int) -> None:
@@ -99,19 +101,43 @@ def open_tree_file(root: str, parts: Sequence[str], name: str) -> int:
     return fd
 
 
-def _open_append(root: str, parts: Sequence[str], name: str, dir_mode: int, file_mode: int) -> int:
+def _ends_inside_line(dir_fd: int, name: str) -> bool:
+    """Whether the file ends inside a line: a record cut short by a writer that was
+    killed mid-write or ran out of space.  Another process's write in progress looks
+    the same for an instant, so the end must stay torn for a few milliseconds."""
+    try:
+        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+    except OSError:
+        return False
+    try:
+        for _ in range(_SETTLE_CHECKS):
+            size = os.fstat(fd).st_size
+            if not size or os.pread(fd, 1, size - 1) == b"\n":
+                return False
+            time.sleep(0.001)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _open_append(
+    root: str, parts: Sequence[str], name: str, dir_mode: int, file_mode: int
+) -> tuple[int, bool]:
+    """The append descriptor, and whether the file ends inside a (torn) line."""
     dir_fd = open_tree_dir(root, parts, create=True, dir_mode=dir_mode)
+    torn = False
     try:
         try:
             fd = os.open(name, _APPEND_FLAGS | os.O_CREAT | os.O_EXCL, file_mode, dir_fd=dir_fd)
         except FileExistsError:
             fd = os.open(name, _APPEND_FLAGS, dir_fd=dir_fd)
+            torn = _ends_inside_line(dir_fd, name)
         else:
             os.fchmod(fd, file_mode)
     finally:
         os.close(dir_fd)
     _check_regular(fd)
-    return fd
+    return fd, torn
 
 
 _live_trees: weakref.WeakSet[FileTree] = weakref.WeakSet()
@@ -151,6 +177,8 @@ class FileTree:
         self.failures = 0
         self.failing = False
         self._fds: OrderedDict[tuple[str, ...], int] = OrderedDict()
+        #: Files found ending inside a line when opened: the next write ends it first.
+        self._torn: set[tuple[str, ...]] = set()
         _live_trees.add(self)
 
     @property
@@ -167,7 +195,9 @@ class FileTree:
             # Deleted under us (the file or its whole run folder): recreate it.
             del self._fds[key]
             os.close(fd)
-        fd = _open_append(self.root, parts, name, self.dir_mode, self.file_mode)
+        fd, torn = _open_append(self.root, parts, name, self.dir_mode, self.file_mode)
+        if torn:
+            self._torn.add(key)
         self._fds[key] = fd
         while len(self._fds) > self.max_open:
             os.close(self._fds.popitem(last=False)[1])
@@ -176,6 +206,9 @@ class FileTree:
     def write(self, parts: tuple[str, ...], name: str, data: bytes, *, sync: bool = False) -> None:
         """Append *data* to ``parts/name`` in one ``write``; raises ``OSError``."""
         fd = self._descriptor(parts, name)
+        key = (*parts, name)
+        if key in self._torn:  # end the cut-off line first, so this record starts its own
+            data = b"\n" + data
         try:
             written = os.write(fd, data)
             while written < len(data):  # only on a short write (full disk, signal)
@@ -183,10 +216,12 @@ class FileTree:
             if sync:
                 os.fsync(fd)
         except OSError:
-            self._drop((*parts, name))
+            self._drop(key)
             raise
+        self._torn.discard(key)
 
     def _drop(self, key: tuple[str, ...]) -> None:
+        self._torn.discard(key)  # checked again when the file is reopened
         fd = self._fds.pop(key, None)
         if fd is not None:
             try:
@@ -202,5 +237,6 @@ class FileTree:
             except OSError:
                 pass
         self._fds.clear()
+        self._torn.clear()
 
     close = forget_descriptors
