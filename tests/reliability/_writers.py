@@ -260,7 +260,10 @@ def parse_message(text: str) -> tuple[int, int] | None:
 
 
 def check_text(path: Path) -> TextCheck:
-    data = path.read_bytes()
+    return check_text_bytes(path.read_bytes())
+
+
+def check_text_bytes(data: bytes) -> TextCheck:
     result = TextCheck(lines=data.count(b"\n"))
     for first, rest in records(data):
         body = first[RECORD_RE.match(first).end() :]  # type: ignore[union-attr]
@@ -293,6 +296,27 @@ def check_trace(path: Path) -> tuple[list[tuple[int, int]], list[dict[str, Any]]
             assert event["level"] == "WARNING"
         keys.append(key)
     return keys, others
+
+
+def keys_of(path: Path) -> list[tuple[int, int]]:
+    """Our records in a text log or a trace, checked whole (see :func:`check_text`)."""
+    return check_trace(path)[0] if path.suffix == ".jsonl" else check_text(path).keys
+
+
+def line_key(line: bytes, trace: bool) -> tuple[int, int] | None:
+    """The key of one physical line holding a whole record of ours, else ``None``."""
+    try:
+        if trace:
+            text = json.loads(line)["message"]
+        else:
+            text = line.decode()
+            match = RECORD_RE.match(text)
+            if match is None:
+                return None
+            text = text[match.end() :]
+        return parse_message(text)
+    except (AssertionError, ValueError, KeyError, TypeError):
+        return None
 
 
 def assert_exactly(found: list[tuple[int, int]], expected: set[tuple[int, int]], what: str) -> None:
