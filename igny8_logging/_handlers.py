@@ -133,7 +133,7 @@ class BaseRunHandler(logging.Handler):
                 return
             data = self.render(record, route)
             sync = self.fsync == "always" or (self.fsync == "stage" and route.event in SYNC_EVENTS)
-            parts = route.ref.parts
+            parts = route.parts
             for tree in self.trees:
                 try:
                     tree.write(parts, name, data, sync=sync)

@@ -40,6 +40,8 @@ class Route:
     stage: Stage | None
     event: str | None
     fields: dict[str, Any]
+    #: The run folder below a tree's root (``ref.parts``, computed once).
+    parts: tuple[str, ...]
     #: Rendered payloads shared between handlers, keyed by renderer.
     rendered: dict[object, bytes] = field(default_factory=dict)
 
@@ -54,6 +56,35 @@ class Route:
     @property
     def site_id(self) -> object:
         return self.ref.site_id
+
+
+_REF_TYPES: Final = (str, int, type(None))
+_MAX_REFS: Final = 1024
+#: Validated refs and their folders by (run id, account, site and their types).
+_refs: dict[tuple[object, ...], tuple[RunRef, tuple[str, ...]]] = {}
+
+
+def _checked_ref(run_id: object, account: object, site: object) -> tuple[RunRef, tuple[str, ...]]:
+    """``RunRef.checked`` and the run folder's parts, cached for plain str/int/None ids.
+
+    A record of a run seen before skips the validation; only valid ids are
+    cached, keyed with their types so that ``1`` and ``"1"`` stay apart.
+    """
+    cacheable = (
+        type(run_id) is str and type(account) in _REF_TYPES and type(site) in _REF_TYPES
+    )
+    if cacheable:
+        key = (run_id, account, site, type(account), type(site))
+        hit = _refs.get(key)
+        if hit is not None:
+            return hit
+    ref = RunRef.checked(run_id, account, site)
+    made = (ref, ref.parts)
+    if cacheable:
+        if len(_refs) >= _MAX_REFS:
+            _refs.clear()
+        _refs[key] = made
+    return made
 
 
 def _fields(record_dict: dict[str, Any]) -> dict[str, Any]:
@@ -90,14 +121,14 @@ def route_of(record: logging.LogRecord) -> Route | None:
         account = context.account_id if account is _UNSET else account
         site = context.site_id if site is _UNSET else site
         stage = context.stage if stage is _UNSET else stage
-    ref = RunRef.checked(
+    ref, parts = _checked_ref(
         run_id, None if account is _UNSET else account, None if site is _UNSET else site
     )
     stage = None if stage is _UNSET or stage is None else check_stage(stage)
     event = d.get("event")
     if event is not None and not isinstance(event, str):
         event = str(event)
-    route = Route(ref, stage, event, _fields(d))
+    route = Route(ref, stage, event, _fields(d), parts)
     d[_ROUTE_ATTR] = route
     return route
 
