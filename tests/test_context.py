@@ -144,18 +144,14 @@ class TestThreads:
             _log_in_pool(run_logger, lambda pool, work: list(pool.map(work, range(4))))
         assert not base_dir.exists()  # the records belonged to no run: nothing written
 
-    def test_carry_context_keeps_the_run(
-        self, run_logger: logging.Logger, base_dir: Path
-    ) -> None:
+    def test_carry_context_keeps_the_run(self, run_logger: logging.Logger, base_dir: Path) -> None:
         with igl.bind_run(RUN_A, stage=1):
             _log_in_pool(
                 run_logger,
                 lambda pool, work: list(pool.map(igl.carry_context(work), range(4))),
             )
         lines = text_lines(run_folder(base_dir, RUN_A) / "stage_1.log")
-        assert sorted(line.split("] ")[1] for line in lines) == [
-            f"item {n} done" for n in range(4)
-        ]
+        assert sorted(line.split("] ")[1] for line in lines) == [f"item {n} done" for n in range(4)]
 
     def test_carry_context_captures_when_wrapped(self) -> None:
         with igl.bind_run(RUN_A):

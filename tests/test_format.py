@@ -218,9 +218,7 @@ class TestTruncation:
     """Records over ``max_record_bytes`` are cut with ``…[truncated N bytes]``."""
 
     @pytest.fixture
-    def small(
-        self, make_logger: Callable[..., logging.Logger], base_dir: Path
-    ) -> logging.Logger:
+    def small(self, make_logger: Callable[..., logging.Logger], base_dir: Path) -> logging.Logger:
         opts = {"base_dir": str(base_dir), "max_record_bytes": 1000}
         return make_logger(
             {
