@@ -378,7 +378,7 @@ def start_run(
 
     Raises ``ValueError`` for ids that fail validation.
     """
-    run = RunLogger(logger, run_id or new_run_id(), account_id, site_id)
+    run = RunLogger(logger, new_run_id() if run_id is None else run_id, account_id, site_id)
     _clock.start((run.run_id, ""))
     run._event(
         logging.INFO,
