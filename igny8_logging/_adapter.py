@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
 import sys
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, ParamSpec, TypeAlias
 
 from ._context import RunContext, make_context, reset_context, set_context
 from ._ids import Stage, TenantId, check_stage, new_run_id, run_started_at
@@ -59,6 +60,22 @@ def _report(what: str, exc: BaseException) -> None:
         sys.stderr.write(f"igny8_logging: {what} failed and was skipped: {exc!r}\n")
     except Exception:
         pass
+
+
+P = ParamSpec("P")
+
+
+def _best_effort(method: Callable[P, None]) -> Callable[P, None]:
+    """Report and swallow a stage-API method's own failure: logging never raises."""
+
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            method(*args, **kwargs)
+        except Exception as exc:
+            _report(method.__name__, exc)
+
+    return call
 
 
 def _exc_info(
@@ -196,6 +213,7 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     def _stage_key(self, stage: object) -> tuple[str, str]:
         return (self.context.run_id, str(stage))
 
+    @_best_effort
     def stage_start(
         self, stage: Stage, name: str | None = None, pending: int | None = None, **fields: Any
     ) -> None:
@@ -212,6 +230,7 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
             {"stage_name": name, "pending": pending, **fields},
         )
 
+    @_best_effort
     def stage_progress(
         self,
         stage: Stage,
@@ -232,6 +251,7 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
             {"processed": processed, "total": total, **fields},
         )
 
+    @_best_effort
     def stage_complete(
         self,
         stage: Stage,
@@ -267,6 +287,7 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
             },
         )
 
+    @_best_effort
     def stage_error(
         self, stage: Stage, error: object, *, exc_info: ExcInfo = None, **fields: Any
     ) -> None:
@@ -290,18 +311,21 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
             exc_info=info,
         )
 
+    @_best_effort
     def trace(
         self, event: str, *, stage: Stage | None = None, message: str | None = None, **fields: Any
     ) -> None:
         """Log a custom event (per-item progress...) to the logs and the trace."""
         self._event(logging.INFO, str(event), stage, message or str(event), fields)
 
+    @_best_effort
     def progress(
         self, processed: int, total: int | None = None, message: str | None = None, **fields: Any
     ) -> None:
         """``stage_progress`` for the stage this adapter is bound to."""
         self.stage_progress(self.context.stage, processed, total, message, **fields)  # type: ignore[arg-type]
 
+    @_best_effort
     def end(self, status: str = "completed", **fields: Any) -> None:
         """Log ``run_end`` with ``status`` (completed, failed, cancelled) and ``elapsed_s``."""
         if status not in RUN_STATUSES:
@@ -352,7 +376,7 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         try:
             check_stage(stage)
             token = set_context(st.context)
-        except ValueError:
+        except Exception:  # a bad stage: its records are refused by the handlers
             token = None
         try:
             yield st
