@@ -185,8 +185,8 @@ class FileTree:
     def open_count(self) -> int:
         return len(self._fds)
 
-    def _descriptor(self, parts: tuple[str, ...], name: str) -> int:
-        key = (*parts, name)
+    def _descriptor(self, key: tuple[str, ...]) -> int:
+        """The open descriptor of ``key`` (``(*parts, name)``), reopened if it was deleted."""
         fd = self._fds.get(key)
         if fd is not None:
             if os.fstat(fd).st_nlink:
@@ -195,7 +195,7 @@ class FileTree:
             # Deleted under us (the file or its whole run folder): recreate it.
             del self._fds[key]
             os.close(fd)
-        fd, torn = _open_append(self.root, parts, name, self.dir_mode, self.file_mode)
+        fd, torn = _open_append(self.root, key[:-1], key[-1], self.dir_mode, self.file_mode)
         if torn:
             self._torn.add(key)
         self._fds[key] = fd
@@ -205,9 +205,10 @@ class FileTree:
 
     def write(self, parts: tuple[str, ...], name: str, data: bytes, *, sync: bool = False) -> None:
         """Append *data* to ``parts/name`` in one ``write``; raises ``OSError``."""
-        fd = self._descriptor(parts, name)
         key = (*parts, name)
-        if key in self._torn:  # end the cut-off line first, so this record starts its own
+        fd = self._descriptor(key)
+        torn = self._torn
+        if torn and key in torn:  # end the cut-off line first, so this record starts its own
             data = b"\n" + data
         try:
             written = os.write(fd, data)
@@ -218,7 +219,8 @@ class FileTree:
         except OSError:
             self._drop(key)
             raise
-        self._torn.discard(key)
+        if torn:
+            torn.discard(key)
 
     def _drop(self, key: tuple[str, ...]) -> None:
         self._torn.discard(key)  # checked again when the file is reopened
