@@ -20,7 +20,6 @@ from ._routing import Route, route_of
 __all__ = ["COMMON_KEYS", "TraceFormatterMixin", "json_default"]
 
 COMMON_KEYS: Final = ("ts", "event", "level", "run_id", "account_id", "site_id", "stage", "message")
-_COMMON: Final = frozenset(COMMON_KEYS)
 #: A line is re-encoded with shortened fields when it grows past
 #: ``max_record_bytes * _LINE_FACTOR``.
 _LINE_FACTOR: Final = 3
@@ -100,13 +99,22 @@ class TraceFormatterMixin(logging.Formatter):
             "stage": route.stage,
             "message": message,
         }
+        short = limit // 4  # a str this long cannot exceed the limit in UTF-8
         for name, value in route.fields.items():
             key = name
-            while key in _COMMON or key in data:  # a field never replaces a common key
+            while key in data:  # holds the common keys: a field never replaces one
                 key += "_"
             # Made plain here, not by the encoder, so every backend writes the same
             # text (orjson would write NaN as null, json huge ints as numbers).
-            data[key] = _shorten(_plain(value), limit)
+            kind = type(value)
+            plain = (
+                (kind is str and len(value) <= short)
+                or (kind is int and -(2**63) <= value < 2**64)
+                or value is None
+                or kind is bool
+                or (kind is float and math.isfinite(value))
+            )
+            data[key] = value if plain else _shorten(_plain(value), limit)
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text and data.get("traceback") is None:
