@@ -60,21 +60,41 @@ def new_run_id(now: float | None = None) -> str:
 
 
 def _describe(value: object) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception:  # a hostile __repr__, an int too long to print
+        text = f"<{type(value).__name__} object>"
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _exact(value: object) -> object:
+    """*value* as a plain ``int`` or ``str`` when it is an instance of a subclass.
+
+    Validation and the paths built afterwards must see the same characters: a
+    subclass may override ``__str__``/``__format__`` (``"../x"``) or comparisons.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int.__int__(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    return value
 
 
 def check_run_id(run_id: object) -> str:
     """Return *run_id* if it is a valid run id, else raise ``ValueError``."""
+    run_id = _exact(run_id)
     if isinstance(run_id, str) and _RUN_ID_RE.fullmatch(run_id):
         return run_id
     raise ValueError(f"invalid run id {_describe(run_id)}: expected run_YYYYMMDD_HHMMSS_<suffix>")
 
 
 def check_tenant(value: object, what: str = "account_id") -> TenantId | None:
-    """Validate an account or site id (``None`` allowed) and return it unchanged."""
+    """Validate an account or site id (``None`` allowed); return it as a plain int or str."""
     if value is None:
         return None
+    value = _exact(value)
     if isinstance(value, int) and not isinstance(value, bool):
         if 0 <= value < _MAX_INT:
             return value
@@ -87,7 +107,8 @@ def check_tenant(value: object, what: str = "account_id") -> TenantId | None:
 
 
 def check_stage(value: object) -> Stage:
-    """Validate a stage (an int >= 0 or a short name) and return it unchanged."""
+    """Validate a stage (an int >= 0 or a short name); return it as a plain int or str."""
+    value = _exact(value)
     if isinstance(value, int) and not isinstance(value, bool):
         if 0 <= value < _MAX_INT:
             return value
