@@ -25,6 +25,7 @@ from ._ids import (
     TRACE_FILE,
     RunRef,
     TenantId,
+    _describe,
     check_run_id,
     check_stage,
     check_tenant,
@@ -76,7 +77,7 @@ class _Follow:
 
 def _check_count(value: object, what: str, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
-        raise ValueError(f"{what} must be an int from 1 to {high}, not {value!r}")
+        raise ValueError(f"{what} must be an int from 1 to {high}, not {_describe(value)}")
     return value
 
 
@@ -316,13 +317,19 @@ class RunLogReader:
 
         Starts at the end of the log as it is now; *lines* > 0 first yields that
         many existing lines (like ``tail -n N -f``).  *timeout* (seconds) stops
-        following a run that does not end.
+        following a run that does not end.  Bad arguments and an unknown run raise
+        here, at the call, not at the first ``next()``.
         """
         if lines:
             _check_count(lines, "lines", MAX_TAIL_LINES)
         name = RUN_LOG if stage is None else stage_file(check_stage(stage))
         ref = self._ref(run_id, account_id, site_id)
         os.close(self._run_dir(ref))
+        return self._follow(ref, name, lines, poll_interval, timeout)
+
+    def _follow(
+        self, ref: RunRef, name: str, lines: int, poll_interval: float, timeout: float | None
+    ) -> Iterator[str]:
         log = _Follow(ref.parts, name)
         trace = _Follow(ref.parts, TRACE_FILE)
         self._reopen(log, keep_lines=lines)
