@@ -24,6 +24,7 @@ __all__ = [
     "TextFormatter",
     "iso_utc",
     "make_line_safe",
+    "record_ts",
     "truncate_utf8",
 ]
 
@@ -47,6 +48,14 @@ def iso_utc(created: float, msecs: float | None = None) -> str:
         cached = _second_cache = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
     ms = int((created - sec) * 1000) if msecs is None else int(msecs)
     return f"{cached[1]}.{min(ms, 999):03d}Z"
+
+
+def record_ts(record: logging.LogRecord, route: Route) -> str:
+    """The record's :func:`iso_utc` time, made once and shared by all its files."""
+    ts = route.ts
+    if ts is None:
+        ts = route.ts = iso_utc(record.created, record.msecs)
+    return ts
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -159,7 +168,7 @@ class TextFormatter(logging.Formatter):
         """One record as its full text, ending with a newline."""
         body = make_line_safe(self.format_body(record, route))
         return (
-            f"{iso_utc(record.created, record.msecs)} {record.levelname:<7} "
+            f"{record_ts(record, route)} {record.levelname:<7} "
             f"{self.where(route.stage)} {body}\n"
         )
 

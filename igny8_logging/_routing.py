@@ -44,6 +44,8 @@ class Route:
     parts: tuple[str, ...]
     #: Rendered payloads shared between handlers, keyed by renderer.
     rendered: dict[object, bytes] = field(default_factory=dict)
+    #: The record's ISO-8601 time, made once for every file (see ``_format.record_ts``).
+    ts: str | None = None
 
     @property
     def run_id(self) -> str:

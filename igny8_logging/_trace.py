@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from pythonjsonlogger import defaults as pjl_defaults
 
-from ._format import iso_utc, truncate_utf8
+from ._format import record_ts, truncate_utf8
 from ._routing import Route, route_of
 
 __all__ = ["COMMON_KEYS", "TraceFormatterMixin", "json_default"]
@@ -90,7 +90,7 @@ class TraceFormatterMixin(logging.Formatter):
         limit = self.max_record_bytes
         message = truncate_utf8(record.getMessage(), limit)
         data: dict[str, Any] = {
-            "ts": iso_utc(record.created, record.msecs),
+            "ts": record_ts(record, route),
             "event": route.event or "log",
             "level": record.levelname,
             "run_id": route.ref.run_id,
