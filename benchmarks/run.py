@@ -117,7 +117,7 @@ def _targets(
     sizes: Sizes,
     ratios: dict[str, float],
     reads: list[reading.ReadResult],
-    celery: celery_hooks.CeleryResult | None,
+    celery: celery_hooks.CeleryResult,
 ) -> str:
     by_name = {r.name: r for r in reads}
     small_tail = by_name[reading.tail_name(sizes.small)]
@@ -158,14 +158,11 @@ def _targets(
     check(
         f"read_trace page at the end of {big} ≤ 10 ms", f"{end_page.ms:.3f} ms", end_page.ms <= 10.0
     )
-    if celery is not None:
-        check(
-            "Celery hooks ≤ 100 µs per task",
-            f"{celery.overhead_us:.1f} µs",
-            celery.overhead_us <= 100.0,
-        )
-    else:
-        rows.append(("Celery hooks ≤ 100 µs per task", "not measured", "-"))
+    check(
+        "Celery hooks ≤ 100 µs per task (task of a run)",
+        f"{celery.overhead_us:.1f} µs",
+        celery.overhead_us <= 100.0,
+    )
     return table(("target", "measured", ""), rows)
 
 
@@ -215,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             sizes.slow_rounds,
         )
         print("celery ...", file=sys.stderr, flush=True)
-        celery = celery_hooks.measure(sizes.tasks, sizes.rounds)
+        celery = celery_hooks.measure(sizes.tasks, sizes.rounds, directory)
     write_text, ratios = _writing_section(writes)
     mode = "quick (small sizes: not the targets' sizes)" if args.quick else "full"
     lines = [
