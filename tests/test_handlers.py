@@ -44,20 +44,6 @@ def handlers(logger: logging.Logger) -> list[igl.BaseRunHandler]:
 class TestConfiguration:
     """Handlers are configured by dictConfig's ``class`` key and never touch the disk early."""
 
-    def test_logging_config_shape(self, tmp_path: Path) -> None:
-        config = igl.logging_config(tmp_path / "b", tmp_path / "s", logger="app.runs", level=10)
-        assert config["version"] == 1
-        assert config["disable_existing_loggers"] is False
-        assert {h["class"] for h in config["handlers"].values()} == {
-            "igny8_logging.RunLogHandler",
-            "igny8_logging.StageLogHandler",
-            "igny8_logging.TraceHandler",
-        }
-        assert all(h["base_dir"] == str(tmp_path / "b") for h in config["handlers"].values())
-        assert all(h["shared_dir"] == str(tmp_path / "s") for h in config["handlers"].values())
-        assert config["loggers"]["app.runs"]["level"] == 10
-        json.dumps(config)  # plain data: can live in a settings file
-
     def test_constructors_never_touch_the_disk(
         self, make_logger: Callable[..., logging.Logger], tmp_path: Path
     ) -> None:
