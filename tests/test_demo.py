@@ -1,0 +1,111 @@
+"""``igny8-logs demo`` run as a subprocess: a real Celery worker, a real run on disk."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import igny8_logging as igl
+
+
+def demo(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "igny8_logging", "demo", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(Path(igl.__file__).parents[1])},
+        check=False,
+    )
+
+
+def only_run(reader: igl.RunLogReader, **tenant: Any) -> str:
+    runs = reader.list_runs(**tenant)
+    assert len(runs) == 1
+    return runs[0]
+
+
+def assert_completed_pipeline(summary: dict[str, Any], items: int) -> None:
+    assert summary["status"] == "completed"
+    stages = summary["stages"]
+    assert sorted(stages) == ["1", "2", "3"]
+    assert [stages[k]["name"] for k in "123"] == ["Keywords", "Clusters", "Ideas"]
+    assert all(stages[k]["status"] == "completed" for k in "123")
+    clusters = -(-items // 3)
+    assert [stages[k]["processed"] for k in "123"] == [items, clusters, 2 * clusters]
+    assert [stages[k]["credits_used"] for k in "123"] == [items, 2 * clusters, 6 * clusters]
+
+
+class TestDemo:
+    """The demo runs the three-stage pipeline to completion and leaves the run on disk."""
+
+    @pytest.mark.timeout(120)
+    def test_completed_run_with_three_stages(self, tmp_path: Path) -> None:
+        base = tmp_path / "logs"
+        result = demo("--base-dir", base, "--items", "4", "--account", "7", "--site", "shop")
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""
+        reader = igl.RunLogReader(base)
+        run_id = only_run(reader, account_id=7, site_id="shop")
+        assert_completed_pipeline(reader.summary(run_id, account_id=7, site_id="shop"), 4)
+
+        trace = reader.read_trace(run_id, account_id=7, site_id="shop", limit=10_000)
+        assert trace.complete
+        kinds = [event["event"] for event in trace.events]
+        assert kinds.count("keyword_scored") == 4
+        assert kinds.count("idea_created") == 4
+        assert kinds.count("stage_retry") == 1  # the one retried item
+        retried = next(e for e in trace.events if e["event"] == "stage_retry")
+        assert retried["stage"] == 2
+        assert "ProviderTimeout" in retried["reason"]
+        assert trace.events[-1]["event"] == "run_end"
+
+        folder = base / "7" / "shop" / run_id
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "automation_run.log",
+            "run_trace.jsonl",
+            "stage_1.log",
+            "stage_2.log",
+            "stage_3.log",
+        ]
+        out = result.stdout
+        assert run_id in out
+        assert "processed/total" in out  # the stage table
+        for row in ("1      Keywords  completed  4/4", "2      Clusters  completed  2/2"):
+            assert row in out
+        assert (folder / "automation_run.log").read_text().splitlines()[-1] in out  # last lines
+        assert str(folder) in out  # where the files are
+        assert f"--base-dir {base} --account 7 --site shop show {run_id}" in out
+
+    @pytest.mark.timeout(120)
+    def test_defaults_write_to_automation_logs_in_the_working_directory(
+        self, tmp_path: Path
+    ) -> None:
+        result = demo("--items", "2", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        reader = igl.RunLogReader(tmp_path / "automation-logs")
+        run_id = only_run(reader)
+        assert_completed_pipeline(reader.summary(run_id), 2)
+
+    def test_unreachable_broker_is_one_line(self, tmp_path: Path) -> None:
+        result = demo("--base-dir", tmp_path, "--broker", "redis://:secret@127.0.0.1:1/0")
+        assert result.returncode == 1
+        assert result.stderr.startswith("igny8-logs: error: cannot reach the broker")
+        assert len(result.stderr.splitlines()) == 1
+        assert "secret" not in result.stderr
+
+    @pytest.mark.brokers
+    @pytest.mark.timeout(120)
+    def test_on_redis(self, tmp_path: Path) -> None:
+        result = demo(
+            "--base-dir", tmp_path, "--items", "3", "--broker", "redis://127.0.0.1:6379/0"
+        )
+        assert result.returncode == 0, result.stderr
+        reader = igl.RunLogReader(tmp_path)
+        assert_completed_pipeline(reader.summary(only_run(reader)), 3)
