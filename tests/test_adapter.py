@@ -157,7 +157,7 @@ class TestStageApi:
     def test_elapsed_given_when_the_start_was_elsewhere(
         self, run_logger: logging.Logger, base_dir: Path
     ) -> None:
-        run = igl.RunLogger.attach(run_logger, RUN_ID)
+        run = igl.RunLogger.attach(run_logger, igl.new_run_id())  # no start seen here yet
         pid = os.fork()  # the stage starts in another process
         if pid == 0:  # pragma: no cover - child
             try:
@@ -168,7 +168,7 @@ class TestStageApi:
         run.stage_complete(1, elapsed=7.25)
         run.stage_start(2)
         run.stage_complete(2)
-        other = igl.RunLogger.attach(run_logger, RUN_ID)
+        other = igl.RunLogger.attach(run_logger, run.run_id)
         other.stage_complete(3)
         start, complete, _, measured, unknown = events(base_dir, run)
         assert start["event"] == "stage_start"
