@@ -215,10 +215,10 @@ class RunLogReader:
                         cut = len(chunk) - 1
                     else:
                         break  # half-written last line: held back
-                for line in chunk[: cut + 1].splitlines(keepends=True):
+                for line in chunk[:cut].split(b"\n"):  # only LF ends a line: CR is JSON space
                     if len(events) >= limit:
                         break
-                    pos += len(line)
+                    pos += len(line) + 1
                     event = _parse_event(line)
                     if event is not None:
                         events.append(event)
