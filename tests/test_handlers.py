@@ -135,6 +135,33 @@ class TestConfiguration:
         ]
 
 
+class TestDescriptors:
+    """Descriptors stay open between records but are bounded by ``max_open_files``."""
+
+    def test_many_runs_keep_few_descriptors(
+        self, make_logger: Callable[..., logging.Logger], tmp_path: Path
+    ) -> None:
+        opts = {"base_dir": str(tmp_path / "b"), "shared_dir": str(tmp_path / "s")}
+        logger = make_logger(
+            {
+                "run": {"class": "igny8_logging.RunLogHandler", "max_open_files": 3, **opts},
+                "trace": {"class": "igny8_logging.TraceHandler", "max_open_files": 3, **opts},
+            }
+        )
+        before = len(os.listdir("/proc/self/fd"))
+        runs = [igl.new_run_id() for _ in range(60)]
+        for _ in range(3):
+            for run_id in runs:
+                logger.warning("tick", extra={"run_id": run_id})
+                assert len(os.listdir("/proc/self/fd")) <= before + 4 * 3
+        assert [tree.open_count for h in handlers(logger) for tree in h.trees] == [3, 3, 3, 3]
+        assert all(
+            len(text_lines(tmp_path / root / "_" / "_" / run_id / FILES[0])) == 3
+            for root in ("b", "s")
+            for run_id in runs
+        )
+
+
 class TestMirror:
     """The mirror gets the same relative paths and bytes; each side survives the other failing."""
 
