@@ -10,10 +10,17 @@ and the test that needs one simulates ``ENOSPC`` instead (it says so).
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+from igny8_logging import _files
 
 
 def _run(*args: str) -> bool:
@@ -73,3 +80,41 @@ class Mount:
             _run("chattr", "-i", str(self.path))
         else:
             self.path.chmod(0o755)
+
+
+class _SimulatedFullDisk:
+    """Stands in for ``os`` inside ``igny8_logging._files`` (only where mounting is not
+    permitted): writes to files under *root* share *capacity* bytes; past it a write
+    takes what fits and the next one fails with ``ENOSPC``, as on a full disk."""
+
+    def __init__(self, root: Path, capacity: int) -> None:
+        self.root = f"{root}/"
+        self.left = capacity
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def write(self, fd: int, data: bytes) -> int:
+        if not os.readlink(f"/proc/self/fd/{fd}").startswith(self.root):
+            return os.write(fd, data)
+        if self.left <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        written = os.write(fd, data[: self.left])
+        self.left -= written
+        return written
+
+
+def full_disk(mount: Mount, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """Make *mount* a 64 KiB disk; returns the function that grows it to 4 MiB.
+
+    A real tmpfs when mounting is permitted, else :class:`_SimulatedFullDisk`.
+    """
+    if mount.mount("size=64k"):
+        return lambda: mount.remount("size=4m")
+    disk = _SimulatedFullDisk(mount.path, 64 * 1024)
+    monkeypatch.setattr(_files, "os", disk)
+
+    def grow() -> None:
+        disk.left = 4 * 1024 * 1024
+
+    return grow

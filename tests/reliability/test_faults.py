@@ -19,7 +19,7 @@ import pytest
 import igny8_logging as igl
 
 from . import _writers as w
-from ._fs import Mount
+from ._fs import Mount, full_disk
 
 RUN_ID = "run_20260101_000000_abcd1234"
 FILES = ("automation_run.log", "stage_1.log", "run_trace.jsonl")
@@ -121,11 +121,16 @@ class TestMirrorFailures:
 
     @pytest.mark.parametrize("mount", ["shared"], indirect=True)
     def test_mirror_on_a_full_disk(
-        self, setup: tuple, mount: Mount, capsys: pytest.CaptureFixture[str]
+        self,
+        setup: tuple,
+        mount: Mount,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        """A real full disk: the mirror is a 64 KiB tmpfs; then it is grown to 4 MiB."""
+        """A real full disk: the mirror is a 64 KiB tmpfs, then grown to 4 MiB (ENOSPC is
+        simulated only where mounting is not permitted, see ``_fs.full_disk``)."""
         run, handlers, base, shared = setup
-        assert mount.mount("size=64k"), "mount not permitted: cannot make a real full disk"
+        grow = full_disk(mount, monkeypatch)
         log_items(run, range(60), size=3000)
         holds(base, range(60))
         failures = [h.failures["mirror"] for h in handlers]
@@ -135,7 +140,7 @@ class TestMirrorFailures:
         assert reports(err, "cannot write mirror") == sorted(HANDLERS)
         assert "No space left on device" in err
 
-        mount.remount("size=4m")
+        grow()
         log_items(run, range(60, 70), size=3000)
         assert reports(capsys.readouterr().err, "mirror .* works again") == sorted(HANDLERS)
         folder = shared / "_" / "_" / RUN_ID
@@ -172,11 +177,16 @@ class TestPrimaryFailures:
 
     @pytest.mark.parametrize("mount", ["logs"], indirect=True)
     def test_full_primary(
-        self, setup: tuple, mount: Mount, capsys: pytest.CaptureFixture[str]
+        self,
+        setup: tuple,
+        mount: Mount,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        """A real full disk: the primary is a 64 KiB tmpfs."""
+        """A real full disk: the primary is a 64 KiB tmpfs (simulated only where mounting
+        is not permitted, see ``_fs.full_disk``)."""
         run, handlers, _base, shared = setup
-        assert mount.mount("size=64k"), "mount not permitted: cannot make a real full disk"
+        full_disk(mount, monkeypatch)
         log_items(run, range(60), size=3000)
         holds(shared, range(60))
         assert all(h.failures["primary"] > 0 for h in handlers)
@@ -258,6 +268,7 @@ class TestKilledWriter:
         assert proc.stdout.readline() == "started\n"
         trace = tmp_path / "logs" / "_" / "_" / RUN_ID / "run_trace.jsonl"
         while trace.stat().st_size < 2_000_000:
+            assert proc.poll() is None, "the writer ended before it was killed"
             time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
         assert proc.wait() == -signal.SIGKILL
