@@ -235,6 +235,21 @@ class TestReadTrace:
                 break
         assert found == [0, 1, 2]
 
+    def test_carriage_return_never_splits_a_line(
+        self, base_dir: Path, reader: igl.RunLogReader
+    ) -> None:
+        """Only LF ends a trace line: a foreign line holding CR is one unreadable line."""
+        write_trace(
+            base_dir,
+            [b'{"event": "item", "n": 0}\r{"event": "item", "n": 1}\n', event_line(2)],
+        )
+        cursor, found = None, []
+        for _ in range(5):
+            page = reader.read_trace(RUN_ID, cursor=cursor, limit=1)
+            found += [e["n"] for e in page.events]
+            cursor = page.cursor  # every issued cursor is accepted back
+        assert found == [2]
+
     def test_complete_flag(self, base_dir: Path, reader: igl.RunLogReader) -> None:
         write_trace(base_dir, [event_line(n) for n in range(5)])
         assert not reader.read_trace(RUN_ID).complete  # not ended
