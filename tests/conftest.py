@@ -60,9 +60,7 @@ def make_logger(request: pytest.FixtureRequest) -> Iterator[Callable[..., loggin
     """
     made: list[logging.Logger] = []
 
-    def make(
-        config: dict[str, Any], formatters: dict[str, Any] | None = None
-    ) -> logging.Logger:
+    def make(config: dict[str, Any], formatters: dict[str, Any] | None = None) -> logging.Logger:
         name = f"igny8.test.{request.node.name}.{len(made)}"
         if "version" in config:
             full = dict(config)
@@ -74,9 +72,7 @@ def make_logger(request: pytest.FixtureRequest) -> Iterator[Callable[..., loggin
                 "disable_existing_loggers": False,
                 "formatters": formatters or {},
                 "handlers": config,
-                "loggers": {
-                    name: {"handlers": list(config), "level": "DEBUG", "propagate": False}
-                },
+                "loggers": {name: {"handlers": list(config), "level": "DEBUG", "propagate": False}},
             }
         logging.config.dictConfig(full)
         logger = logging.getLogger(name)
