@@ -376,7 +376,7 @@ class RunLogReader:
                 cut = data.rfind(b"\n")
                 state.buffer = data[cut + 1 :][-_LINE_CAP * 8 :]
                 if cut >= 0:
-                    yield from data[: cut + 1].splitlines()
+                    yield from data[:cut].split(b"\n")
                 continue
             # At the end: if the file was deleted and recreated, go on in the new one.
             try:
@@ -427,8 +427,10 @@ def _read_lines(fd: int, start: int, size: int, count: int) -> list[str]:
     """The lines in ``[start, size)``, each cut to a bounded length."""
     cap = min(_LINE_CAP, max(4096, _TAIL_BUDGET // count))
     if size - start <= cap * 4:
-        data = os.pread(fd, size - start, start)
-        return [_cap(line, cap) for line in data.splitlines()[-count:]]
+        lines = os.pread(fd, size - start, start).split(b"\n")
+        if lines[-1] == b"":
+            lines.pop()  # the newline that ends the last line
+        return [_cap(line, cap) for line in lines[-count:]]
     out: list[str] = []
     pos = start
     while pos < size:

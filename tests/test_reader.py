@@ -117,6 +117,14 @@ class TestTail:
         (folder / "automation_run.log").write_bytes(b"")
         assert reader.tail(RUN_ID, 3) == []
 
+    def test_only_lf_ends_a_line(self, base_dir: Path, reader: igl.RunLogReader) -> None:
+        """A raw CR (or other break) written by another tool stays inside its line."""
+        folder = base_dir / "_" / "_" / RUN_ID
+        folder.mkdir(parents=True)
+        (folder / "automation_run.log").write_bytes(b"a\rb\nc\x0bd\x85\n")
+        assert reader.tail(RUN_ID, 2) == ["a\rb", "c\x0bd\ufffd"]
+        assert list(reader.follow(RUN_ID, lines=2, timeout=0)) == ["a\rb", "c\x0bd\ufffd"]
+
     def test_cost_depends_on_lines_not_size(self, base_dir: Path, reader: igl.RunLogReader) -> None:
         """Bytes read (``/proc/self/io`` rchar) stay small for a 256 MiB log."""
         folder = base_dir / "_" / "_" / RUN_ID
