@@ -48,6 +48,9 @@ _BLOCK: Final = 64 * 1024
 _LINE_CAP: Final = 128 * 1024  # longest physical line tail() returns in full
 _TAIL_BUDGET: Final = 64 * 1024 * 1024  # bytes tail() holds at most
 _END_SCAN: Final = 1024 * 1024  # how far back read_trace looks for run_end
+#: A trace line longer than this is skipped unread by ``read_trace`` (the
+#: handlers write at most about 3 x ``max_record_bytes``).
+_MAX_EVENT_LINE: Final = 4 * 1024 * 1024
 
 
 class RunNotFound(LookupError):
@@ -211,6 +214,9 @@ class RunLogReader:
                         cut = _find_newline(fd, pos + len(chunk), size)
                         if cut < 0:
                             break
+                        if cut - pos > _MAX_EVENT_LINE:  # not ours: skipped unread
+                            pos = cut + 1
+                            continue
                         chunk = os.pread(fd, cut - pos + 1, pos)
                         cut = len(chunk) - 1
                     else:

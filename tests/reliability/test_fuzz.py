@@ -156,8 +156,8 @@ class TestReaderFuzz:
 
 
 class TestHugeTraceLine:
-    """Figures only (the contract bounds ``tail``): memory of ``read_trace`` and
-    ``summary`` over a trace holding one 10 MB line from outside; both still answer."""
+    """A 10 MB trace line written from outside is skipped unread by ``read_trace``
+    (bounded memory, the events after it still returned); ``summary`` still answers."""
 
     def test_measure(self, tmp_path: Path) -> None:
         folder = tmp_path / "_" / "_" / RUN
@@ -178,6 +178,10 @@ class TestHugeTraceLine:
             finally:
                 tracemalloc.stop()
             assert result
+        page = reader.read_trace(RUN, limit=10)
+        assert [event["event"] for event in page.events] == ["run_end"]
+        assert page.complete
+        assert peaks["read_trace"] < 2 * 2**20
         print(
             "\n[fuzz] one 10 MB trace line: peak "
             + ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in peaks.items())
