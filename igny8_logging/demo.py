@@ -22,12 +22,13 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Final, TextIO
 
 from celery import Celery, Task, chain
 from celery.worker import WorkController
 from celery.worker import state as worker_state
-from kombu import Queue
+from kombu import Exchange, Queue
 from kombu.utils.url import maybe_sanitize_url
 
 from . import celery as igny8_celery
@@ -39,7 +40,7 @@ from ._ids import MISSING, RUN_LOG, TenantId
 from ._reader import RunLogReader
 from .cli import CommandError, stage_table
 
-__all__ = ["ProviderTimeout", "build_app", "run_demo"]
+__all__ = ["DemoInterrupted", "ProviderTimeout", "build_app", "run_demo"]
 
 LOGGER: Final = "igny8.automation"
 EMBEDDED: Final = "memory://localhost/"
@@ -75,8 +76,17 @@ class ProviderTimeout(Exception):
     """The (simulated) AI provider did not answer in time."""
 
 
-def _work(stage: int, count: int) -> None:
-    time.sleep(STAGE_SECONDS[stage] / max(count, 1))
+class DemoInterrupted(Exception):
+    """The demo was stopped (Ctrl-C) while a stage was running."""
+
+
+def _worker(stopping: threading.Event) -> Callable[[int, int], None]:
+    def work(stage: int, count: int) -> None:
+        """One item's simulated work; stops the stage at once when the demo stops."""
+        if stopping.wait(STAGE_SECONDS[stage] / max(count, 1)):
+            raise DemoInterrupted("the demo was interrupted")
+
+    return work
 
 
 def _run_of_task() -> RunLogger:
@@ -87,14 +97,28 @@ def _run_of_task() -> RunLogger:
     return RunLogger(LOGGER, context.run_id, context.account_id, context.site_id)
 
 
-def build_app(broker: str, queue: str) -> Celery:
-    """The demo's Celery app and its three stage tasks, connected to ``igny8.automation``."""
+def build_app(broker: str, queue: str, stopping: threading.Event) -> Celery:
+    """The demo's Celery app and its three stage tasks, connected to ``igny8.automation``.
+
+    Setting *stopping* makes a running stage fail with :class:`DemoInterrupted`.
+    """
+    _work = _worker(stopping)
     app = Celery("igny8_demo", broker=broker, set_as_current=False)
     app.conf.update(
         broker_transport_options={"polling_interval": 0.05},
         broker_connection_retry_on_startup=True,
         task_default_queue=queue,
-        task_queues=[Queue(queue, routing_key=queue, durable=False, auto_delete=True)],
+        task_default_exchange=queue,
+        task_default_routing_key=queue,
+        task_queues=[
+            Queue(
+                queue,
+                Exchange(queue, "direct", durable=False, auto_delete=True),
+                routing_key=queue,
+                durable=False,
+                auto_delete=True,
+            )
+        ],
         task_ignore_result=True,
         worker_prefetch_multiplier=4,
         worker_enable_remote_control=False,
@@ -215,8 +239,10 @@ class _EmbeddedWorker(WorkController):
 class _Worker:
     """Starts the embedded worker in a thread and stops it cleanly."""
 
-    def __init__(self, app: Celery) -> None:
+    def __init__(self, app: Celery, queue: str, stopping: threading.Event) -> None:
         self.app = app
+        self.queue = queue
+        self.stopping = stopping
         app.finalize()
         app.set_current()
         app.set_default()  # the worker thread looks tasks up in the default app
@@ -230,9 +256,11 @@ class _Worker:
         if not self.controller.ready.wait(START_TIMEOUT):
             raise CommandError(f"the Celery worker did not start within {START_TIMEOUT:.0f}s")
 
-    def stop(self) -> None:
+    def stop(self, purge: bool = False) -> None:
+        """Stop the worker (after its current task); *purge* deletes the demo's queue."""
         if not self.thread.is_alive():
             return
+        self.stopping.set()
         worker_state.should_terminate = 0  # type: ignore[assignment]  # the stub says None
         try:
             # The consumer checks the flag between messages; two wake-ups end its last wait.
@@ -241,6 +269,14 @@ class _Worker:
             self.thread.join(10)
         finally:
             worker_state.should_terminate = None
+        if purge:  # on a real broker: no queue (or wake-up message) stays behind
+            try:
+                with self.app.connection_for_write() as connection:
+                    bound = self.app.amqp.queues[self.queue].bind(connection.default_channel)
+                    bound.declare()  # a virtual transport deletes only what it knows
+                    bound.delete()
+            except Exception:
+                pass  # best effort: the queue is the demo's own and never reused
 
 
 def _check_broker(app: Celery, broker: str) -> None:
@@ -423,10 +459,11 @@ def run_demo(
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     queue = f"igny8-demo-{secrets.token_hex(4)}"
-    app = build_app(broker or EMBEDDED, queue)
+    stopping = threading.Event()
+    app = build_app(broker or EMBEDDED, queue, stopping)
     if broker:
         _check_broker(app, broker)
-    worker = _Worker(app)
+    worker = _Worker(app, queue, stopping)
     run: RunLogger | None = None
     status, reason = "failed", None
     try:
@@ -437,11 +474,11 @@ def run_demo(
             _tenant(site),
             metadata={"pipeline": "demo: keywords → clusters → ideas", "items": items},
         )
-        where = "embedded, in this process" if broker is None else "external"
+        shown = "memory:// (embedded)" if broker is None else maybe_sanitize_url(broker)
         out.write(
             f"igny8 demo: {items} keywords → clusters → ideas on a real Celery worker\n"
-            f"  broker  {maybe_sanitize_url(broker or 'memory://')} ({where}; solo pool, "
-            f"queue {queue})\n"
+            f"  broker  {shown}, queue {queue}\n"
+            "  worker  in this process (solo pool)\n"
             f"  run     {run.run_id}\n\n"
         )
         out.flush()
@@ -456,9 +493,13 @@ def run_demo(
     except KeyboardInterrupt:
         status, reason = "cancelled", "interrupted"
     finally:
+        # A run that did not complete may still have a task running: stop the
+        # worker first, so that run_end is the run's last record.
+        if status != "completed":
+            worker.stop(purge=broker is not None)
         if run is not None:
             run.end(status, **({"reason": reason} if reason else {}))
-        worker.stop()
+        worker.stop(purge=broker is not None)
         for handler in handlers:
             logger.removeHandler(handler)
             handler.close()

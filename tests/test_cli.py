@@ -32,9 +32,17 @@ def cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Comp
     )
 
 
+#: ``python -m igny8_logging`` taking Ctrl-C even where the tests run with SIGINT ignored
+#: (a background job inherits that, and so would the child).
+WITH_CTRL_C = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('igny8_logging', run_name='__main__', alter_sys=True)"
+)
+
+
 def popen(*args: str | Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "igny8_logging", *map(str, args)],
+        [sys.executable, "-c", WITH_CTRL_C, *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_cli import WITH_CTRL_C
 
 import igny8_logging as igl
 
@@ -92,6 +94,34 @@ class TestDemo:
         reader = igl.RunLogReader(tmp_path / "automation-logs")
         run_id = only_run(reader)
         assert_completed_pipeline(reader.summary(run_id), 2)
+
+    @pytest.mark.timeout(120)
+    def test_ctrl_c_cancels_the_run(self, tmp_path: Path) -> None:
+        """Ctrl-C stops the pipeline: the run ends ``cancelled`` (its last event), status 130."""
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WITH_CTRL_C, "demo", "--base-dir", str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(Path(igl.__file__).parents[1])},
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "stage 1" in line:  # stage 1 is done; stage 2 is running
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130
+        assert err == ""
+        reader = igl.RunLogReader(tmp_path)
+        run_id = only_run(reader)
+        summary = reader.summary(run_id)
+        assert summary["status"] == "cancelled"
+        assert summary["stages"]["1"]["status"] == "completed"
+        assert summary["stages"].get("3", {}).get("status") != "completed"
+        trace = reader.read_trace(run_id, limit=10_000)
+        assert trace.events[-1]["event"] == "run_end"  # nothing of the run after its end
+        assert run_id in out
 
     def test_unreachable_broker_is_one_line(self, tmp_path: Path) -> None:
         result = demo("--base-dir", tmp_path, "--broker", "redis://:secret@127.0.0.1:1/0")
