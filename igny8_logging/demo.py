@@ -80,7 +80,7 @@ class DemoInterrupted(Exception):
     """The demo was stopped (Ctrl-C) while a stage was running."""
 
 
-def _worker(stopping: threading.Event) -> Callable[[int, int], None]:
+def _simulated_work(stopping: threading.Event) -> Callable[[int, int], None]:
     def work(stage: int, count: int) -> None:
         """One item's simulated work; stops the stage at once when the demo stops."""
         if stopping.wait(STAGE_SECONDS[stage] / max(count, 1)):
@@ -102,7 +102,7 @@ def build_app(broker: str, queue: str, stopping: threading.Event) -> Celery:
 
     Setting *stopping* makes a running stage fail with :class:`DemoInterrupted`.
     """
-    _work = _worker(stopping)
+    _work = _simulated_work(stopping)
     app = Celery("igny8_demo", broker=broker, set_as_current=False)
     app.conf.update(
         broker_transport_options={"polling_interval": 0.05},
