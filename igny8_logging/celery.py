@@ -52,11 +52,12 @@ __all__ = ["HEADER", "connect", "disconnect", "hook_failures"]
 
 #: The message header that carries the run context.
 HEADER: Final = "igny8"
-#: How many received tasks' contexts the worker's main process remembers, for
-#: the events Celery fires there without the request (hard time limits).
-_RECEIVED_SIZE: Final = 10_000
-#: Loggers whose records are never copied into a run: Celery's own.
-_CELERY_LOGGERS: Final = ("celery",)
+#: How many task ids the worker's main process remembers: the contexts of
+#: received tasks, for the events Celery fires there without the request (a
+#: hard time limit), and the outcomes it already logged.
+_RECENT_SIZE: Final = 10_000
+#: Loggers whose records are never copied into a run: Celery's stack's own.
+_CELERY_LOGGERS: Final = frozenset({"celery", "kombu", "amqp", "billiard"})
 _FORWARDED: Final = "_igny8_forwarded"
 
 #: Hook failures per hook name (reported on stderr the first time only).
@@ -114,28 +115,43 @@ _running: contextvars.ContextVar[_Running | None] = contextvars.ContextVar(
 )
 
 
-class _Received:
-    """Contexts of tasks received by this process, by task id (bounded, thread-safe)."""
+class _Recent:
+    """A bounded, thread-safe map from task ids to what this process knows of them."""
 
-    def __init__(self, size: int = _RECEIVED_SIZE) -> None:
-        self._items: OrderedDict[str, tuple[RunContext, bool]] = OrderedDict()
+    def __init__(self, size: int = _RECENT_SIZE) -> None:
+        self._items: OrderedDict[str, Any] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def put(self, task_id: str, item: tuple[RunContext, bool]) -> None:
+    def put(self, task_id: str, item: Any) -> None:
         with self._lock:
             self._items[task_id] = item
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
 
-    def pop(self, task_id: object) -> tuple[RunContext, bool] | None:
+    def pop(self, task_id: object) -> Any:
         if not isinstance(task_id, str):
             return None
         with self._lock:
             return self._items.pop(task_id, None)
 
+    def first(self, task_id: object) -> bool:
+        """True the first time *task_id* is seen, False after that."""
+        if not isinstance(task_id, str):
+            return True
+        with self._lock:
+            if task_id in self._items:
+                return False
+            self._items[task_id] = True
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+            return True
 
-_received = _Received()
+
+#: Received tasks' ``(context, inherited)``, for events fired without the request.
+_received = _Recent()
+#: Tasks whose outcome the main process logged (Celery may signal a hard time limit twice).
+_concluded = _Recent()
 
 
 # -- forwarding records of other loggers ------------------------------------------------
@@ -439,7 +455,7 @@ def _task_failure(
             run, stage = running.run, running.stage
         else:
             found = _from_request(sender, sender.request, task_id)
-            if found is None:
+            if found is None or not _concluded.first(task_id):
                 return
             run, stage = found
         fields = _stage_fields(sender, task_id)
@@ -495,7 +511,7 @@ def _task_revoked(
     try:
         task_id = getattr(request, "id", None)
         found = _from_request(sender, request, task_id)
-        if found is None:
+        if found is None or not _concluded.first(task_id):
             return
         run, stage = found
         reason = "expired" if expired else "terminated" if terminated else "revoked"

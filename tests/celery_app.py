@@ -70,7 +70,6 @@ def make_app(
     backend: str,
     queue: str,
     logger: str = "igny8.automation",
-    barrier_dir: str | None = None,
     **conf: Any,
 ) -> Celery:
     """An app with the pipeline's tasks, connected to *logger*."""
@@ -90,25 +89,27 @@ def make_app(
         **conf,
     )
 
-    @app.task(name="t.keywords", stage=1, stage_name="Keywords")
+    @app.task(shared=False, name="t.keywords", stage=1, stage_name="Keywords")
     def keywords(n: int) -> dict[str, Any]:
         task_log.info("keywords: fetching %d keywords", n)
         group(item.s(i) for i in range(n)).apply_async()
         note.delay("child of keywords")
         return {"processed": n, "credits_used": 1.5, "result": {"keywords": n}}
 
-    @app.task(name="t.item")
+    @app.task(shared=False, name="t.item")
     def item(i: int) -> int:
         plain_log.info("item %d fetched", i)
         return i
 
-    @app.task(name="t.note")
+    @app.task(shared=False, name="t.note")
     def note(text: str) -> str:
         plain_log.info("note: %s", text)
         task_log.info("note via task logger: %s", text)
         return text
 
-    @app.task(name="t.clusters", bind=True, stage=2, stage_name="Clusters", max_retries=3)
+    @app.task(
+        shared=False, name="t.clusters", bind=True, stage=2, stage_name="Clusters", max_retries=3
+    )
     def clusters(self: Any, previous: Any) -> dict[str, Any]:
         if self.request.retries == 0:
             raise self.retry(countdown=0, exc=RuntimeError("rate limited"))
@@ -116,55 +117,59 @@ def make_app(
         task_log.info("clusters: built from %s", previous["result"])
         return {"processed": 3, "result": "clustered"}
 
-    @app.task(name="t.score")
+    @app.task(shared=False, name="t.score")
     def score(i: int) -> int:
         plain_log.info("scored %d", i)
         return i
 
-    @app.task(name="t.collect")
+    @app.task(shared=False, name="t.collect")
     def collect(values: list[int]) -> int:
         plain_log.info("collected %s", sorted(values))
         return len(values)
 
-    @app.task(name="t.ideas", stage=3, stage_name="Ideas")
+    @app.task(shared=False, name="t.ideas", stage=3, stage_name="Ideas")
     def ideas(previous: Any) -> None:
         task_log.info("ideas: starting")
         raise ValueError("no ideas from " + str(previous))
 
-    @app.task(name="t.chatty")
-    def chatty(tag: str, lines: int, size: int, meet: int = 0) -> int:
-        """Log *lines* records of about *size* bytes; with *meet*, first wait for peers."""
-        if meet and barrier_dir:
-            Path(barrier_dir, f"{tag}-{os.getpid()}").touch()
+    @app.task(shared=False, name="t.chatty")
+    def chatty(tag: str, lines: int, size: int, barrier: str | None = None, meet: int = 0) -> int:
+        """Log *lines* records of *size* padding bytes, after *meet* peers reached *barrier*.
+
+        The barrier (a folder every peer adds a file to) makes the peers log at
+        the same time, in different threads or pool processes.
+        """
+        if barrier is not None:
+            Path(barrier, f"{tag}-{os.getpid()}").touch()
             deadline = time.monotonic() + 20
-            while len(os.listdir(barrier_dir)) < meet and time.monotonic() < deadline:
-                time.sleep(0.01)
+            while len(os.listdir(barrier)) < meet and time.monotonic() < deadline:
+                time.sleep(0.005)
         pad = "x" * size
         for i in range(lines):
             plain_log.info("chatty %s pid=%d n=%d %s", tag, os.getpid(), i, pad)
         return lines
 
-    @app.task(name="t.slow", stage=4, stage_name="Slow")
+    @app.task(shared=False, name="t.slow", stage=4, stage_name="Slow")
     def slow(seconds: float) -> str:
         task_log.info("slow: sleeping %s s", seconds)
         time.sleep(seconds)
         return "woke up"
 
-    @app.task(name="t.lost", stage=5, stage_name="Lost")
+    @app.task(shared=False, name="t.lost", stage=5, stage_name="Lost")
     def lost() -> None:
         task_log.info("lost: killing my own process")
         os.kill(os.getpid(), signal.SIGKILL)
 
-    @app.task(name="t.expiring", stage=6, stage_name="Expiring")
+    @app.task(shared=False, name="t.expiring", stage=6, stage_name="Expiring")
     def expiring() -> str:
         return "should never run"
 
-    @app.task(name="t.bad_stage", stage="../../escape", stage_name="Bad")
+    @app.task(shared=False, name="t.bad_stage", stage="../../escape", stage_name="Bad")
     def bad_stage() -> str:
         plain_log.info("bad stage task ran")
         return "ran"
 
-    @app.task(name="t.plain_stage_by_header")
+    @app.task(shared=False, name="t.plain_stage_by_header")
     def plain_stage_by_header() -> dict[str, Any]:
         plain_log.info("stage given by the header")
         return {"processed": 1}
@@ -185,12 +190,13 @@ def _worker_app() -> Celery:
             "data_folder_out": folder,
             "polling_interval": 0.05,
         }
+    # A killed pool process is reported lost after this many seconds (default 10).
+    options["worker_lost_wait"] = 0.5
     worker_app = make_app(
         "igny8test",
         broker=env["IGNY8_TEST_BROKER"],
         backend=env["IGNY8_TEST_BACKEND"],
         queue=env["IGNY8_TEST_QUEUE"],
-        barrier_dir=env.get("IGNY8_TEST_BARRIER"),
         **options,
     )
     if mode == "celery":
@@ -198,13 +204,23 @@ def _worker_app() -> Celery:
         # the run handlers live on "igny8.automation", which it leaves alone.
         logging.config.dictConfig(igl.logging_config(base_dir))
     elif mode == "dictconfig":
-        # Setup (b): one setup_logging receiver; Celery then configures nothing.
+        # Setup (b): one setup_logging receiver; Celery then configures nothing,
+        # so the receiver also sets the level that lets the tasks' INFO records
+        # exist at all, and a console handler for the worker's own output.
         @signals.setup_logging.connect(weak=False)
-        def configure_logging(**_: Any) -> None:
-            logging.config.dictConfig(igl.logging_config(base_dir))
+        def configure_logging(loglevel: int | None = None, **_: Any) -> None:
+            config = igl.logging_config(base_dir)
+            config["handlers"]["console"] = {"class": "logging.StreamHandler"}
+            config["root"] = {"level": loglevel or "INFO", "handlers": ["console"]}
+            logging.config.dictConfig(config)
 
     else:
         raise ValueError(f"IGNY8_TEST_LOGGING must be 'celery' or 'dictconfig', not {mode!r}")
+
+    @signals.worker_ready.connect(weak=False)
+    def announce_ready(**_: Any) -> None:
+        Path(env["IGNY8_TEST_READY"]).touch()
+
     return worker_app
 
 
