@@ -113,7 +113,8 @@ def build_app(broker: str, queue: str, stopping: threading.Event) -> Celery:
         task_queues=[
             Queue(
                 queue,
-                Exchange(queue, "direct", durable=False, auto_delete=True),
+                # Not auto-deleted: that raced with the last publishes; stop() removes it.
+                Exchange(queue, "direct", durable=False),
                 routing_key=queue,
                 durable=False,
                 auto_delete=True,
@@ -266,17 +267,20 @@ class _Worker:
             # The consumer checks the flag between messages; two wake-ups end its last wait.
             for _ in range(2):
                 self.app.tasks["igny8_demo.wake"].apply_async()
-            self.thread.join(10)
+        except Exception:
+            pass  # the wake-ups only make the stop quicker
         finally:
+            self.thread.join(10)
             worker_state.should_terminate = None
-        if purge:  # on a real broker: no queue (or wake-up message) stays behind
+        if purge:  # on a real broker: no queue, exchange or wake-up message stays behind
             try:
                 with self.app.connection_for_write() as connection:
                     bound = self.app.amqp.queues[self.queue].bind(connection.default_channel)
                     bound.declare()  # a virtual transport deletes only what it knows
                     bound.delete()
+                    bound.exchange.delete()
             except Exception:
-                pass  # best effort: the queue is the demo's own and never reused
+                pass  # best effort: the names are the demo's own and never reused
 
 
 def _check_broker(app: Celery, broker: str) -> None:
@@ -453,16 +457,16 @@ def run_demo(
 ) -> int:
     """Run the pipeline once on an embedded (or *broker*'s) worker; the exit status."""
     out = out or sys.stdout
-    logger = logging.getLogger(LOGGER)
-    handlers = [RunLogHandler(base_dir), StageLogHandler(base_dir), TraceHandler(base_dir)]
-    for handler in handlers:
-        logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
     queue = f"igny8-demo-{secrets.token_hex(4)}"
     stopping = threading.Event()
     app = build_app(broker or EMBEDDED, queue, stopping)
     if broker:
         _check_broker(app, broker)
+    logger = logging.getLogger(LOGGER)
+    handlers = [RunLogHandler(base_dir), StageLogHandler(base_dir), TraceHandler(base_dir)]
+    for handler in handlers:
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     worker = _Worker(app, queue, stopping)
     run: RunLogger | None = None
     status, reason = "failed", None
@@ -492,6 +496,8 @@ def run_demo(
         status, reason = _watch(reader, run, _Progress(out), len(STAGE_SECONDS))
     except KeyboardInterrupt:
         status, reason = "cancelled", "interrupted"
+    except Exception as exc:  # a broker or disk failure: one line, and the run ends failed
+        reason = str(exc) if isinstance(exc, CommandError) else f"{type(exc).__name__}: {exc}"
     finally:
         # A run that did not complete may still have a task running: stop the
         # worker first, so that run_end is the run's last record.
@@ -503,13 +509,12 @@ def run_demo(
         for handler in handlers:
             logger.removeHandler(handler)
             handler.close()
-    if run is None:
-        return 1
-    hint = ["--base-dir", base_dir]
-    for option, value in (("--account", account), ("--site", site)):
-        if value is not None:
-            hint += [option, value]
-    _report(out, RunLogReader(base_dir), run, base_dir, hint)
+    if run is not None:
+        hint = ["--base-dir", base_dir]
+        for option, value in (("--account", account), ("--site", site)):
+            if value is not None:
+                hint += [option, value]
+        _report(out, RunLogReader(base_dir), run, base_dir, hint)
     if status == "cancelled":
         return 130
     if reason:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -132,10 +133,19 @@ class TestDemo:
 
     @pytest.mark.brokers
     @pytest.mark.timeout(120)
-    def test_on_redis(self, tmp_path: Path) -> None:
-        result = demo(
-            "--base-dir", tmp_path, "--items", "3", "--broker", "redis://127.0.0.1:6379/0"
-        )
+    @pytest.mark.parametrize(
+        ("broker", "port"),
+        [("redis://127.0.0.1:6379/0", 6379), ("amqp://guest:guest@127.0.0.1:5672//", 5672)],
+    )
+    def test_on_a_real_broker(self, tmp_path: Path, broker: str, port: int) -> None:
+        """Skipped (visibly) without the server, except in CI (``IGNY8_REQUIRE_BROKERS=1``)."""
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError as exc:
+            if os.environ.get("IGNY8_REQUIRE_BROKERS") == "1":
+                pytest.fail(f"no broker on port {port}: {exc}")
+            pytest.skip(f"no broker on port {port}: {exc}")
+        result = demo("--base-dir", tmp_path, "--items", "3", "--broker", broker)
         assert result.returncode == 0, result.stderr
         reader = igl.RunLogReader(tmp_path)
         assert_completed_pipeline(reader.summary(only_run(reader)), 3)
