@@ -8,7 +8,13 @@
   stay in the run;
 * a worker binds that run for the task's duration (and unbinds it after), so
   plain ``logger.info(...)`` calls inside the task reach the run's files, the
-  stage log too inside a stage task;
+  stage log too inside a stage task.  Records of loggers outside *logger*'s
+  hierarchy (``get_task_logger`` loggers, whose parent ``celery.task`` does not
+  propagate, and plain module loggers) are handed to *logger*'s run handlers
+  by a small handler on the root and ``celery.task`` loggers; records of
+  Celery's stack itself (``celery.*``, ``kombu.*``, ``amqp.*``, ``billiard.*``)
+  are not.  A record must exist to be handed on: a logger's level still
+  applies (under Celery's own logging, the worker's ``-l`` level);
 * a stage task, ``@app.task(stage=1, stage_name="Keywords")``, logs
   ``stage_start``, then ``stage_complete`` (``processed``, ``credits_used`` and
   ``result`` from a returned mapping), ``stage_error``, ``stage_retry`` or
@@ -19,9 +25,15 @@ The ``igny8`` header is a JSON object: ``run_id``, ``account_id``, ``site_id``,
 ``stage`` makes the receiving task a stage task unless ``inherited`` is true:
 a task of stage N publishing children passes its stage on for routing only, so
 the children's records land in ``stage_N.log`` but they do not start or
-complete the stage.  A header the caller set explicitly is left as it is; a
+complete the stage.  A header the caller set explicitly is left as it is
+(``headers={"igny8": None}`` publishes a task outside the bound run); a
 header the worker cannot use (not a mapping, invalid ids) is ignored with one
 warning, and the task runs outside any run.
+
+Celery fires some events in the worker's main process, not where the task
+ran: a revoke, a hard time limit, a lost pool process.  Their run comes from
+the request (or, for a hard time limit, from what the main process received),
+never from the context variable, and each is logged once.
 
 No hook ever raises into Celery or fails a task: a failing hook is reported
 once on stderr per hook and counted in :data:`hook_failures`.
@@ -172,15 +184,20 @@ class _Forwarder(logging.Handler):
         super().__init__()
         self.target = target
         self._prefix = target.name + "."
+        self._sources = (logging.root, logging.getLogger("celery.task"))
 
     def install(self) -> None:
-        """Attach to the root and ``celery.task`` loggers unless already there."""
-        for logger in (logging.root, logging.getLogger("celery.task")):
+        """Attach to the root and ``celery.task`` loggers unless already there.
+
+        Called before every task: a logging setup that ran since (Celery's
+        root-logger takeover, a ``dictConfig``) may have removed it.
+        """
+        for logger in self._sources:
             if self not in logger.handlers:
                 logger.addHandler(self)
 
     def uninstall(self) -> None:
-        for logger in (logging.root, logging.getLogger("celery.task")):
+        for logger in self._sources:
             logger.removeHandler(self)
 
     def handle(self, record: logging.LogRecord) -> bool:  # no handler lock needed

@@ -383,10 +383,14 @@ class TestSoloPool:
         run = env.start_run(5, 5)
         with run.bound():
             inside = env.task("t.note").delay("inside the run")
+            detached = env.task("t.note").apply_async(
+                ("outside any run, detached",), headers={"igny8": None}
+            )
         outside = env.task("t.note").delay("outside any run")
         stage_outside = env.task("t.keywords").delay(0)  # a stage task outside any run
         assert inside.get(timeout=20) == "inside the run"
         assert outside.get(timeout=20) == "outside any run"
+        assert detached.get(timeout=20) == "outside any run, detached"
         before = wait_until(
             lambda: env.files() if env.text(run).count("inside the run") == 2 else None,
             "the run's records",
@@ -507,6 +511,22 @@ class TestSoloPool:
         text = env.text(run)
         for line in ("keywords: fetching 0 keywords", "note: child of keywords"):
             assert text.count(line) == 1
+
+    def test_disconnect_stops_logging(self, solo_env: Env) -> None:
+        env = solo_env
+        run = env.start_run(12, 12)
+        igc.disconnect(env.app)
+        try:
+            with run.bound():
+                value = env.task("t.keywords").delay(0).get(timeout=20)
+        finally:
+            igc.connect(env.app, env.logger)
+        assert value["processed"] == 0
+        with run.bound():
+            env.task("t.note").delay("connected again").get(timeout=20)
+        wait_until(lambda: "connected again" in env.text(run), "the reconnected task's record")
+        assert [e["event"] for e in env.events(run)] == ["run_start"]
+        assert "keywords: fetching" not in env.text(run)
 
     def test_eager_calls_stay_in_the_callers_run(self, solo_env: Env) -> None:
         env = solo_env
