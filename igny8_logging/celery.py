@@ -394,7 +394,9 @@ def _task_prerun(sender: Any = None, task_id: Any = None, task: Any = None, **_:
         return
     if run is not None and stage is not None:
         try:
-            run.stage_start(stage, _stage_name(task), **_stage_fields(task, task_id))
+            run.stage_start(
+                stage, _stage_name(task), retries=request.retries, **_stage_fields(task, task_id)
+            )
         except Exception as exc:
             _failed("task_prerun", exc)
 
