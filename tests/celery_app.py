@@ -188,6 +188,7 @@ def _worker_app() -> Celery:
         options["broker_transport_options"] = {
             "data_folder_in": folder,
             "data_folder_out": folder,
+            "control_folder": os.path.join(folder, "control"),
             "polling_interval": 0.05,
         }
     # A killed pool process is reported lost after this many seconds (default 10).

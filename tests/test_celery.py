@@ -624,6 +624,7 @@ def prefork_env(
         options["broker_transport_options"] = {
             "data_folder_in": str(folder),
             "data_folder_out": str(folder),
+            "control_folder": str(folder / "control"),
             "polling_interval": 0.05,
         }
     logger = f"igny8.test.celery.prefork.{kind}"
