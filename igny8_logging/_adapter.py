@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
@@ -35,20 +36,40 @@ _ID_KEYS: Final = ("run_id", "account_id", "site_id")
 
 
 class _Clock:
-    """Start times seen by this process, for ``elapsed`` (bounded)."""
+    """Start times seen by this process, for ``elapsed`` (bounded, thread-safe).
+
+    When the same run and stage is started again before it completes (several
+    tasks of one stage on worker threads), which start a completion belongs to
+    is unknown: such completions report the ``elapsed`` they are given instead.
+    """
 
     def __init__(self, size: int = 10_000) -> None:
-        self._starts: OrderedDict[tuple[str, str], float] = OrderedDict()
+        # key -> [start time, or None when ambiguous; starts not yet stopped]
+        self._starts: OrderedDict[tuple[str, str], list[Any]] = OrderedDict()
         self._size = size
+        self._lock = threading.Lock()
 
     def start(self, key: tuple[str, str]) -> None:
-        self._starts[key] = time.monotonic()
-        self._starts.move_to_end(key)
-        while len(self._starts) > self._size:
-            self._starts.popitem(last=False)
+        with self._lock:
+            entry = self._starts.get(key)
+            if entry is None:
+                self._starts[key] = [time.monotonic(), 1]
+            else:
+                entry[0] = None
+                entry[1] += 1
+                self._starts.move_to_end(key)
+            while len(self._starts) > self._size:
+                self._starts.popitem(last=False)
 
     def stop(self, key: tuple[str, str]) -> float | None:
-        started = self._starts.pop(key, None)
+        with self._lock:
+            entry = self._starts.get(key)
+            if entry is None:
+                return None
+            entry[1] -= 1
+            if entry[1] <= 0:
+                del self._starts[key]
+        started = entry[0]
         return None if started is None else round(time.monotonic() - started, 3)
 
 

@@ -154,6 +154,22 @@ class TestStageApi:
         complete = events(base_dir, run)[-1]
         assert 0.05 <= complete["elapsed_s"] < 999.0
 
+    def test_overlapping_starts_of_one_stage_report_the_given_elapsed(
+        self, run_logger: logging.Logger, base_dir: Path
+    ) -> None:
+        """Two tasks of one stage in flight in one process: which start a completion
+        belongs to is unknown, so each reports the elapsed its caller measured."""
+        run = igl.start_run(run_logger)
+        run.stage_start(1)
+        run.stage_start(1)
+        run.stage_complete(1, elapsed=3.5)
+        run.stage_complete(1, elapsed=0.25)
+        run.stage_start(1)  # the stage is idle again: measured as usual
+        run.stage_complete(1, elapsed=999.0)
+        completes = [e for e in events(base_dir, run) if e["event"] == "stage_complete"]
+        assert [e["elapsed_s"] for e in completes[:2]] == [3.5, 0.25]
+        assert completes[2]["elapsed_s"] < 999.0
+
     def test_elapsed_given_when_the_start_was_elsewhere(
         self, run_logger: logging.Logger, base_dir: Path
     ) -> None:
