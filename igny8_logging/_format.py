@@ -168,8 +168,7 @@ class TextFormatter(logging.Formatter):
         """One record as its full text, ending with a newline."""
         body = make_line_safe(self.format_body(record, route))
         return (
-            f"{record_ts(record, route)} {record.levelname:<7} "
-            f"{self.where(route.stage)} {body}\n"
+            f"{record_ts(record, route)} {record.levelname:<7} {self.where(route.stage)} {body}\n"
         )
 
 

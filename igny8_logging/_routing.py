@@ -72,9 +72,7 @@ def _checked_ref(run_id: object, account: object, site: object) -> tuple[RunRef,
     A record of a run seen before skips the validation; only valid ids are
     cached, keyed with their types so that ``1`` and ``"1"`` stay apart.
     """
-    cacheable = (
-        type(run_id) is str and type(account) in _REF_TYPES and type(site) in _REF_TYPES
-    )
+    cacheable = type(run_id) is str and type(account) in _REF_TYPES and type(site) in _REF_TYPES
     if cacheable:
         key = (run_id, account, site, type(account), type(site))
         hit = _refs.get(key)
