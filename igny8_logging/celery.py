@@ -457,6 +457,23 @@ def _from_request(
     return run, stage
 
 
+def _stage_task(
+    task: Any, request: Any, task_id: object, *, once: bool = False
+) -> tuple[RunLogger, Stage] | None:
+    """The run and stage of a stage task: from the task running here, else from the
+    request (an event fired in the worker's main process; with *once*, only the
+    first of such events for this task id counts)."""
+    running = _current(task_id)
+    if running is not None:
+        if running.run is None or running.stage is None:
+            return None
+        return running.run, running.stage
+    found = _from_request(task, request, task_id)
+    if found is None or (once and not _concluded.first(task_id)):
+        return None
+    return found
+
+
 def _task_failure(
     sender: Any = None, task_id: Any = None, exception: Any = None, einfo: Any = None, **_: Any
 ) -> None:
@@ -467,16 +484,10 @@ def _task_failure(
     the run comes from the request or from what the main process received.
     """
     try:
-        running = _current(task_id)
-        if running is not None:
-            if running.run is None or running.stage is None:
-                return
-            run, stage = running.run, running.stage
-        else:
-            found = _from_request(sender, sender.request, task_id)
-            if found is None or not _concluded.first(task_id):
-                return
-            run, stage = found
+        found = _stage_task(sender, sender.request, task_id, once=True)
+        if found is None:
+            return
+        run, stage = found
         fields = _stage_fields(sender, task_id)
         if isinstance(exception, BaseException) and isinstance(
             exception.__traceback__, TracebackType
@@ -493,16 +504,10 @@ def _task_retry(sender: Any = None, request: Any = None, reason: Any = None, **_
     """``stage_retry`` (``WARNING``) with the reason and the retries so far."""
     try:
         task_id = getattr(request, "id", None)
-        running = _current(task_id)
-        if running is not None:
-            if running.run is None or running.stage is None:
-                return
-            run, stage = running.run, running.stage
-        else:
-            found = _from_request(sender, request, task_id)
-            if found is None:
-                return
-            run, stage = found
+        found = _stage_task(sender, request, task_id)
+        if found is None:
+            return
+        run, stage = found
         text = "retry" if reason is None else str(reason)
         run.for_stage(stage).warning(
             "stage %s retried: %s",
