@@ -48,8 +48,8 @@ _BLOCK: Final = 64 * 1024
 _LINE_CAP: Final = 128 * 1024  # longest physical line tail() returns in full
 _TAIL_BUDGET: Final = 64 * 1024 * 1024  # bytes tail() holds at most
 _END_SCAN: Final = 1024 * 1024  # how far back read_trace looks for run_end
-#: A trace line longer than this is skipped unread by ``read_trace`` (the
-#: handlers write at most about 3 x ``max_record_bytes``).
+#: A trace line longer than this is skipped unread by ``read_trace`` and
+#: ``summary`` (the handlers write at most about 3 x ``max_record_bytes``).
 _MAX_EVENT_LINE: Final = 4 * 1024 * 1024
 
 
@@ -243,8 +243,15 @@ class RunLogReader:
         if fd is None:
             return
         with os.fdopen(fd, "rb", buffering=1024 * 1024) as stream:
-            for line in stream:
-                if line.endswith(b"\n") and wanted(line):
+            readline = stream.readline
+            while line := readline(_MAX_EVENT_LINE + 1):
+                if not line.endswith(b"\n"):
+                    # A line over the limit is not ours: skip it unread (a shorter
+                    # one is the half-written end of the trace).
+                    while line and not line.endswith(b"\n"):
+                        line = readline(_BLOCK)
+                    continue
+                if wanted(line):
                     event = _parse_event(line)
                     if event is not None:
                         yield event

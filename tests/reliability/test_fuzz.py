@@ -156,13 +156,13 @@ class TestReaderFuzz:
 
 
 class TestHugeTraceLine:
-    """A 10 MB trace line written from outside is skipped unread by ``read_trace``
-    (bounded memory, the events after it still returned); ``summary`` still answers."""
+    """A 32 MB trace line written from outside is skipped unread by ``read_trace`` and
+    ``summary`` (bounded memory; the events after it still count)."""
 
     def test_measure(self, tmp_path: Path) -> None:
         folder = tmp_path / "_" / "_" / RUN
         folder.mkdir(parents=True)
-        line = json.dumps({"event": "item", "message": "m" * (10 * 1024 * 1024)})
+        line = json.dumps({"event": "item", "message": "m" * (32 * 1024 * 1024)})
         end = json.dumps({"event": "run_end", "status": "completed"})
         (folder / "run_trace.jsonl").write_text(f"{line}\n{end}\n")
         reader = igl.RunLogReader(tmp_path)
@@ -182,7 +182,9 @@ class TestHugeTraceLine:
         assert [event["event"] for event in page.events] == ["run_end"]
         assert page.complete
         assert peaks["read_trace"] < 2 * 2**20
+        assert peaks["summary"] < 12 * 2**20  # the 4 MiB line limit, not the 32 MB line
+        assert reader.summary(RUN)["status"] == "completed"
         print(
-            "\n[fuzz] one 10 MB trace line: peak "
+            "\n[fuzz] one 32 MB trace line: peak "
             + ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in peaks.items())
         )
