@@ -83,6 +83,28 @@ class TestApplied:
             "from an existing child"
         ]
 
+    def test_on_the_root_logger_every_logger_reaches_the_run(self, tmp_path: Path) -> None:
+        """``logger=""`` puts the handlers on the root: any library's records in a run land."""
+        root = logging.getLogger()
+        saved = (root.handlers[:], root.level)
+        try:
+            logging.config.dictConfig(igl.logging_config(tmp_path, logger=""))
+            run = igl.start_run("igny8.test.config.root", run_id=RUN_ID)
+            with run.stage(1):
+                logging.getLogger("some.library").info("from a library")
+            logging.getLogger("some.library").warning("outside any run")
+        finally:
+            for handler in root.handlers[:]:
+                root.removeHandler(handler)
+                handler.close()
+            for handler in saved[0]:
+                root.addHandler(handler)
+            root.setLevel(saved[1])
+        folder = tmp_path / "_" / "_" / RUN_ID
+        stage = [line.split("] ", 1)[1] for line in text_lines(folder / "stage_1.log")]
+        assert stage == ["stage 1 started", "from a library", stage[-1]]
+        assert "outside any run" not in (folder / "automation_run.log").read_text()
+
     def test_merged_into_a_larger_configuration(
         self, tmp_path: Path, cleanup: list[str], capsys: pytest.CaptureFixture[str]
     ) -> None:
