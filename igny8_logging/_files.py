@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Final
 
-__all__ = ["FileTree", "open_tree_dir", "open_tree_file"]
+__all__ = ["FileTree", "open_file_at", "open_tree_dir", "open_tree_file"]
 
 _DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _APPEND_FLAGS: Final = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
@@ -90,15 +90,20 @@ def _check_regular(fd: int) -> None:
         raise OSError(errno.EINVAL, "not a regular file")
 
 
+def open_file_at(dir_fd: int, name: str) -> int:
+    """Open *name* in the directory *dir_fd* for reading, refusing links and non-regular files."""
+    fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+    _check_regular(fd)
+    return fd
+
+
 def open_tree_file(root: str, parts: Sequence[str], name: str) -> int:
     """Open ``root/parts.../name`` for reading, refusing links and non-regular files."""
     dir_fd = open_tree_dir(root, parts)
     try:
-        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+        return open_file_at(dir_fd, name)
     finally:
         os.close(dir_fd)
-    _check_regular(fd)
-    return fd
 
 
 def _ends_inside_line(dir_fd: int, name: str) -> bool:

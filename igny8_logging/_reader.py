@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ._files import open_tree_dir, open_tree_file
+from ._files import open_file_at, open_tree_dir, open_tree_file
 from ._ids import (
     MISSING,
     RUN_LOG,
@@ -119,15 +119,15 @@ class RunLogReader:
             ) from None
 
     def _open(self, ref: RunRef, name: str) -> int | None:
-        """The file's read descriptor, ``None`` if the run exists without it."""
-        os.close(self._run_dir(ref))
+        """The file's read descriptor, ``None`` if the run exists without it (or it is
+        not a regular file: a planted link is never followed)."""
+        dir_fd = self._run_dir(ref)
         try:
-            return open_tree_file(self.base_dir, ref.parts, name)
-        except FileNotFoundError:
-            return None
+            return open_file_at(dir_fd, name)
         except OSError:
-            os.close(self._run_dir(ref))  # a run removed meanwhile is a RunNotFound
             return None
+        finally:
+            os.close(dir_fd)
 
     # -- tail -----------------------------------------------------------------------
 
