@@ -15,10 +15,10 @@ import stat
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
-__all__ = ["FileTree", "open_file_at", "open_tree_dir", "open_tree_file"]
+__all__ = ["FileTree", "open_file_at", "open_tree_dir", "open_tree_file", "subdirs"]
 
 _DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _APPEND_FLAGS: Final = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
@@ -123,6 +123,19 @@ def _ends_inside_line(dir_fd: int, name: str) -> bool:
         return True
     finally:
         os.close(fd)
+
+
+def subdirs(dir_fd: int, valid: Callable[[str], bool]) -> list[str]:
+    """Sorted names of the real (not linked) subdirectories of *dir_fd* that pass *valid*."""
+    names = []
+    with os.scandir(dir_fd) as entries:
+        for entry in entries:
+            try:
+                if valid(entry.name) and entry.is_dir(follow_symlinks=False):
+                    names.append(entry.name)
+            except OSError:
+                continue
+    return sorted(names)
 
 
 def _open_append(

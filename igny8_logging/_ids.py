@@ -25,6 +25,7 @@ __all__ = [
     "check_stage",
     "check_tenant",
     "default_base_dir",
+    "is_run_id",
     "new_run_id",
     "run_started_at",
     "stage_file",
@@ -88,6 +89,11 @@ def check_run_id(run_id: object) -> str:
     if isinstance(run_id, str) and _RUN_ID_RE.fullmatch(run_id):
         return run_id
     raise ValueError(f"invalid run id {_describe(run_id)}: expected run_YYYYMMDD_HHMMSS_<suffix>")
+
+
+def is_run_id(value: object) -> bool:
+    """Whether *value* is a valid run id (:func:`check_run_id` without the error)."""
+    return isinstance(value, str) and _RUN_ID_RE.fullmatch(value) is not None
 
 
 def check_tenant(value: object, what: str = "account_id") -> TenantId | None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ._files import open_file_at, open_tree_dir, open_tree_file
+from ._files import open_file_at, open_tree_dir, open_tree_file, subdirs
 from ._ids import (
     MISSING,
     RUN_LOG,
@@ -26,10 +26,10 @@ from ._ids import (
     RunRef,
     TenantId,
     _describe,
-    check_run_id,
     check_stage,
     check_tenant,
     default_base_dir,
+    is_run_id,
     stage_file,
 )
 
@@ -301,14 +301,7 @@ class RunLogReader:
         except OSError:
             return []
         try:
-            with os.scandir(fd) as entries:
-                runs = []
-                for entry in entries:
-                    try:
-                        if entry.is_dir(follow_symlinks=False):
-                            runs.append(check_run_id(entry.name))
-                    except (ValueError, OSError):
-                        continue
+            runs = subdirs(fd, is_run_id)
         finally:
             os.close(fd)
         return sorted(runs, key=lambda run: (run[4:19], run), reverse=True)

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NoReturn, TypedDict
 
-from ._files import open_tree_dir
-from ._ids import MISSING, check_run_id, check_stage, check_tenant, default_base_dir
+from ._files import open_tree_dir, subdirs
+from ._ids import MISSING, check_stage, check_tenant, default_base_dir, is_run_id
 from ._reader import MAX_TAIL_LINES, RunLogReader, RunNotFound
 
 __all__ = ["CommandError", "build_parser", "main"]
@@ -218,29 +218,9 @@ def _cmd_show(args: argparse.Namespace) -> int:
 # -- prune --------------------------------------------------------------------------
 
 
-def _subdirs(fd: int, valid: Callable[[str], bool]) -> list[str]:
-    """Names of the real (not linked) subdirectories of *fd* that pass *valid*."""
-    names = []
-    with os.scandir(fd) as entries:
-        for entry in entries:
-            try:
-                if valid(entry.name) and entry.is_dir(follow_symlinks=False):
-                    names.append(entry.name)
-            except OSError:
-                continue
-    return sorted(names)
-
-
 def _is_tenant(name: str) -> bool:
     try:
         return name == MISSING or check_tenant(name) is not None
-    except ValueError:
-        return False
-
-
-def _is_run(name: str) -> bool:
-    try:
-        return bool(check_run_id(name))
     except ValueError:
         return False
 
@@ -272,7 +252,7 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     def tenants(parts: tuple[str, ...], wanted: str | None) -> list[str]:
         fd = open_tree_dir(where.base_dir, parts)
         try:
-            return _subdirs(fd, lambda name: _is_tenant(name) and wanted in (None, name))
+            return subdirs(fd, lambda name: _is_tenant(name) and wanted in (None, name))
         finally:
             os.close(fd)
 
@@ -280,7 +260,7 @@ def _cmd_prune(args: argparse.Namespace) -> int:
         for site in tenants((account,), where.site):
             site_fd = open_tree_dir(where.base_dir, (account, site))
             try:
-                for run_id in _subdirs(site_fd, _is_run):
+                for run_id in subdirs(site_fd, is_run_id):
                     ended = _ended_at(where.reader, run_id, account, site)
                     if ended is None or ended >= cutoff:
                         continue
