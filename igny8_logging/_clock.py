@@ -44,6 +44,16 @@ class _Start:
     ambiguous: bool = False
 
 
+def _key(stage: object) -> str | None:
+    """``str(stage)``, or ``None`` for a stage whose ``str()`` raises (never recorded)."""
+    if type(stage) is str:
+        return stage
+    try:
+        return str(stage)
+    except Exception:
+        return None
+
+
 def _valid_epoch(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -88,8 +98,10 @@ class StageClock:
 
     def start(self, run_id: str, stage: object) -> float:
         """Record a local start of *stage*; return the stage's start epoch."""
-        key = str(stage)
+        key = _key(stage)
         now, mono = time.time(), time.monotonic()
+        if key is None:
+            return now
         with self._lock:
             stages = self._run(run_id)
             entry = stages.get(key)
@@ -108,10 +120,9 @@ class StageClock:
         A value that is not a finite positive number is ignored (it came from a
         message, not from this library).
         """
-        epoch = _valid_epoch(started_epoch)
-        if epoch is None:
+        epoch, key = _valid_epoch(started_epoch), _key(stage)
+        if epoch is None or key is None:
             return
-        key = str(stage)
         with self._lock:
             stages = self._run(run_id)
             entry = stages.get(key)
@@ -120,8 +131,8 @@ class StageClock:
 
     def started(self, run_id: str, stage: object) -> float | None:
         """The start epoch of *stage* known to this process, if any."""
-        stages = self._runs.get(run_id)
-        entry = None if stages is None else stages.get(str(stage))
+        stages, key = self._runs.get(run_id), _key(stage)
+        entry = None if stages is None or key is None else stages.get(key)
         return None if entry is None else entry.epoch
 
     def starts(self, run_id: str) -> dict[str, float]:
@@ -139,12 +150,12 @@ class StageClock:
         for a seeded one (never below 0 when the hosts' clocks disagree);
         ``None`` when the start is unknown or ambiguous.
         """
-        key = str(stage)
+        key = _key(stage)
         mono, now = time.monotonic(), time.time()
         with self._lock:
             stages = self._runs.get(run_id)
-            entry = None if stages is None else stages.get(key)
-            if entry is None or stages is None:
+            entry = None if stages is None or key is None else stages.get(key)
+            if entry is None or stages is None or key is None:
                 return None
             if entry.open > 1:
                 entry.open -= 1

@@ -17,6 +17,7 @@ __all__ = [
     "error_message",
     "part_complete_message",
     "progress_message",
+    "reason_text",
     "run_end_message",
     "seconds_text",
     "start_message",
@@ -28,8 +29,12 @@ __all__ = [
 MAX_VALUE_CHARS: Final = 1000
 
 
-def text(value: object, limit: int = MAX_VALUE_CHARS) -> str:
-    """``str(value)``, or a placeholder naming its type when that fails or is too long."""
+def text(value: object, limit: int | None = MAX_VALUE_CHARS) -> str:
+    """``str(value)``, or a placeholder naming its type when that fails or is too long.
+
+    *limit* ``None`` keeps any length (a message or an error text: the
+    handlers cut a record larger than ``max_record_bytes``, visibly).
+    """
     if type(value) is str:
         shown = value
     else:
@@ -39,7 +44,7 @@ def text(value: object, limit: int = MAX_VALUE_CHARS) -> str:
             return f"<{_type_name(value)} object: str() failed>"
         if not isinstance(shown, str):  # pragma: no cover - str() always returns a str
             return f"<{_type_name(value)} object>"
-    if len(shown) > limit:
+    if limit is not None and len(shown) > limit:
         return f"<{_type_name(value)} of {len(shown)} characters>"
     return shown
 
@@ -64,8 +69,18 @@ def seconds_text(value: object) -> str:
     return text(value)
 
 
+def _given(value: object) -> bool:
+    """Whether to show *value* (not ``None`` nor ``""``), without calling its ``__bool__``."""
+    return value is not None and not (type(value) is str and not value)
+
+
+def reason_text(reason: object) -> str:
+    """``": reason"`` when a reason is given, else ``""``."""
+    return f": {text(reason)}" if _given(reason) else ""
+
+
 def start_message(stage: object, name: object, pending: object) -> str:
-    message = f"stage {text(stage)} started" + (f": {text(name)}" if name else "")
+    message = f"stage {text(stage)} started" + (f": {text(name)}" if _given(name) else "")
     if pending is not None:
         message += f" ({text(pending)} pending)"
     return message

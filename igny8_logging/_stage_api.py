@@ -135,7 +135,7 @@ def _error_parts(error: object, exc_info: ExcInfo) -> tuple[str, str | None, _Sy
         error_type: str | None = type(error).__name__
     else:
         error_type = info[0].__name__ if info else None
-    return msg.text(error), error_type, info
+    return msg.text(error, None), error_type, info
 
 
 class StageApi(logging.LoggerAdapter[logging.Logger]):
@@ -201,7 +201,7 @@ class StageApi(logging.LoggerAdapter[logging.Logger]):
             logging.INFO,
             ev.STAGE_PROGRESS,
             stage,
-            msg.text(text),
+            msg.text(text, None),
             {"processed": processed, "total": total, **fields},
         )
 
@@ -260,7 +260,7 @@ class StageApi(logging.LoggerAdapter[logging.Logger]):
             logging.WARNING,
             ev.STAGE_RETRY,
             stage,
-            f"stage {msg.text(stage)} retrying" + (f": {msg.text(reason)}" if reason else ""),
+            f"stage {msg.text(stage)} retrying" + msg.reason_text(reason),
             {"reason": reason, **fields},
         )
 
@@ -272,7 +272,7 @@ class StageApi(logging.LoggerAdapter[logging.Logger]):
             logging.WARNING,
             ev.STAGE_REVOKED,
             stage,
-            f"stage {msg.text(stage)} revoked" + (f": {msg.text(reason)}" if reason else ""),
+            f"stage {msg.text(stage)} revoked" + msg.reason_text(reason),
             {"reason": reason, **fields},
         )
 
@@ -340,7 +340,7 @@ class StageApi(logging.LoggerAdapter[logging.Logger]):
         """Log a custom event (per-item progress...) to the logs and the trace."""
         name = msg.text(event)
         self._event(
-            logging.INFO, name, stage, name if message is None else msg.text(message), fields
+            logging.INFO, name, stage, name if message is None else msg.text(message, None), fields
         )
 
     @best_effort
