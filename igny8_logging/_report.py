@@ -69,11 +69,18 @@ class FailureLog:
             if key in self._failing:
                 return False
             self._failing.add(key)
-        self.emit(
+        self._deliver(
             f"{self.owner}: {message} (further failures are counted, not reported, "
             "until it works again)"
         )
         return True
+
+    def _deliver(self, line: str) -> None:
+        # An overridden emit that raises must not turn a swallowed failure into a raised one.
+        try:
+            self.emit(line)
+        except Exception:
+            pass
 
     def recovered(self, key: str, message: str | None = None) -> None:
         """End *key*'s episode, reporting *message* (default ``"<key> works again"``)."""
@@ -83,9 +90,10 @@ class FailureLog:
             if key not in self._failing:
                 return
             self._failing.discard(key)
-        self.emit(f"{self.owner}: {message or f'{key} works again'}")
+        self._deliver(f"{self.owner}: {message or f'{key} works again'}")
 
     def failing(self, key: str) -> bool:
+        """Whether *key* is in a failure episode (failed, not yet recovered)."""
         return key in self._failing
 
     def reset(self) -> None:
