@@ -36,7 +36,7 @@ ROOT = Path(igl.__file__).parent
 
 
 class TestPublicNames:
-    """Everything the README's API section names is importable from ``igny8_logging``; ``__all__`` matches."""
+    """Every name of the README's API is importable from ``igny8_logging``; ``__all__`` matches."""
 
     def test_all_matches(self) -> None:
         assert set(igl.__all__) == PUBLIC
