@@ -19,8 +19,10 @@ The one override point is :meth:`FailureLog.emit` (or, on a handler, its
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Callable
 
@@ -53,6 +55,11 @@ class FailureLog:
         self._failing: set[str] = set()
         self._emit = emit
         # Re-entrant: a report may log, and logging may fail again on this thread.
+        self._lock = threading.RLock()
+        _instances.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # A thread of the parent may have held the lock; it does not exist here.
         self._lock = threading.RLock()
 
     def emit(self, line: str) -> None:
@@ -101,3 +108,15 @@ class FailureLog:
         with self._lock:
             self.counts.clear()
             self._failing.clear()
+
+
+_instances: weakref.WeakSet[FailureLog] = weakref.WeakSet()
+
+
+def _reinit_after_fork() -> None:
+    for log in list(_instances):
+        log._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
+import threading
+import time
 
 import pytest
 
@@ -94,3 +98,50 @@ class TestDelivery:
         log.failed("k", "first")
         assert log.counts == {"k": 3, "other": 2}
         assert [line.split(" (")[0] for line in lines] == ["x: first", "x: and another"]
+
+
+class _BlockingKey(str):
+    """A key whose hashing, done while the log holds its lock, waits for an event."""
+
+    __slots__ = ()
+    entered = threading.Event()
+    release = threading.Event()
+
+    def __hash__(self) -> int:
+        _BlockingKey.entered.set()
+        _BlockingKey.release.wait(60)
+        return str.__hash__(self)
+
+    def __eq__(self, other: object) -> bool:
+        return str.__eq__(self, other)
+
+
+class TestFork:
+    """A child forked while a thread was inside the log can still count and report."""
+
+    @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+    def test_child_is_not_blocked(self) -> None:
+        log = FailureLog("x", emit=lambda line: None)
+        holder = threading.Thread(target=log.failed, args=(_BlockingKey("k"), "m"))
+        holder.start()
+        try:
+            assert _BlockingKey.entered.wait(10)
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - child
+                try:
+                    log.failed("other", "m")
+                finally:
+                    os._exit(0)
+            deadline = time.monotonic() + 60
+            done = 0
+            while not done and time.monotonic() < deadline:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                time.sleep(0.01)
+            if not done:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        finally:
+            _BlockingKey.release.set()
+            holder.join(10)
+        assert done
+        assert os.waitstatus_to_exitcode(status) == 0
