@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from conftest import run_dir, text_lines, trace_events
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import igny8_logging as igl
 from igny8_logging._clock import clock
@@ -270,3 +273,101 @@ class TestFailurePolicy:
         assert capfd.readouterr().err == ""
         assert igl.RunLogger.failures.counts["stage_start"] == 1
         clock.stop(RUN_ID, 1)
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    __repr__ = __str__
+
+
+def _huge_int() -> int:
+    return 10**5000  # beyond int's str() digit limit
+
+
+def _recursive_list() -> list[object]:
+    loop: list[object] = [1]
+    loop.append(loop)
+    return loop
+
+
+ODD: Final = st.one_of(
+    st.sampled_from(
+        [
+            float("nan"),
+            float("-inf"),
+            os.fsdecode(b"r-\xff.csv"),  # a lone surrogate
+            "\ud800",
+            b"\xff\x00",
+            "x" * 70_000,
+        ]
+    ),
+    st.builds(Unprintable),
+    st.builds(_huge_int),
+    st.builds(_recursive_list),
+)
+VALUES: Final = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | ODD,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.frozensets(st.integers(), max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+class TestAnyValue:
+    """Property: any value in any argument of any stage-API call is handed to the handlers
+    unchanged, with the call's event, and the call neither raises nor counts a failure."""
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(value=VALUES, other=VALUES)
+    def test_every_call(self, value: Any, other: Any) -> None:
+        logger = logging.getLogger("igny8.test.stage_api.property")
+        logger.propagate = False
+        logger.setLevel(logging.DEBUG)
+        handler = Records()
+        logger.addHandler(handler)
+        igl.RunLogger.failures.reset()
+        try:
+            run = igl.start_run(logger, metadata={"v": value})
+            run.stage_start(1, value, pending=other, extra=value)
+            run.stage_progress(1, value, other, field=value)
+            run.stage_complete(1, value, elapsed=other, credits_used=value, result=other)
+            run.stage_retry(1, reason=value, retries=other)
+            run.stage_revoked(1, reason=other)
+            run.stage_part_complete(1, task_id=value, processed=other, result=value)
+            run.stage_part_error(1, value, task_id=other)
+            run.stage_error(1, value, detail=other)
+            run.trace("item", stage=1, message=value, field=other)
+            run.end("completed", note=value)
+        finally:
+            logger.removeHandler(handler)
+        fields = [r.__dict__["_igny8_fields"] for r in handler.records]
+        assert [r.__dict__["event"] for r in handler.records] == [
+            "run_start",
+            "stage_start",
+            "stage_progress",
+            "stage_complete",
+            "stage_retry",
+            "stage_revoked",
+            "stage_part_complete",
+            "stage_part_error",
+            "stage_error",
+            "item",
+            "run_end",
+        ]
+        assert fields[1]["stage_name"] is value
+        assert fields[1]["extra"] is value
+        assert fields[2]["processed"] is value
+        if other is not None:  # a given elapsed is written as it is
+            assert fields[3]["elapsed_s"] is other
+        assert fields[4]["reason"] is value
+        assert fields[6]["task_id"] is value
+        assert fields[9]["field"] is other
+        assert fields[10]["note"] is value
+        assert all(isinstance(r.getMessage(), str) for r in handler.records)
+        assert not igl.RunLogger.failures.counts
