@@ -196,6 +196,16 @@ class StageApi(logging.LoggerAdapter[logging.Logger]):
         **fields: Any,
     ) -> None:
         """Log ``stage_progress`` (``processed`` of ``total`` items so far)."""
+        self._progress(stage, processed, total, message, fields)
+
+    def _progress(
+        self,
+        stage: object,
+        processed: object,
+        total: object,
+        message: object,
+        fields: dict[str, Any],
+    ) -> None:
         text = msg.progress_message(stage, processed, total) if message is None else message
         self._event(
             logging.INFO,
@@ -347,11 +357,8 @@ class StageApi(logging.LoggerAdapter[logging.Logger]):
     def progress(
         self, processed: int, total: int | None = None, message: str | None = None, **fields: Any
     ) -> None:
-        """``stage_progress`` for the stage this adapter is bound to."""
-        stage = self.context.stage
-        if stage is None:
-            raise ValueError("progress() needs an adapter bound to a stage (for_stage)")
-        self.stage_progress(stage, processed, total, message, **fields)
+        """``stage_progress`` for the stage this adapter is bound to (the run's, if none)."""
+        self._progress(self.context.stage, processed, total, message, fields)
 
     @best_effort
     def end(self, status: str = "completed", **fields: Any) -> None:
