@@ -142,19 +142,47 @@ def long_modules(root: Path, limit: int) -> list[str]:
     return sorted(found)
 
 
-#: Modules with no test module of their own: the package (``tests/test_package.py``)
-#: and ``python -m`` entry points.
-UNTESTED_BY_NAME = frozenset({"__init__", "__main__"})
+#: ``python -m`` entry points have no test module of their own.
+ENTRY_POINTS = frozenset({"__main__"})
+
+
+def wanted_tests(module: Module, root_name: str) -> list[str]:
+    """The test module names that cover *module* (any one of them will do).
+
+    ``pkg/_ids.py`` -> ``test_ids.py``; the root package -> ``test_package.py``; a
+    subpackage ``pkg/celery/`` -> ``test_celery.py``; a module of a subpackage
+    ``pkg/celery/_hooks.py`` -> ``test_hooks.py`` or ``test_celery_hooks.py``.
+    """
+    parts = module.name.split(".")
+    if module.name == root_name:
+        return ["test_package.py"]
+    stem = parts[-1].lstrip("_")
+    names = [f"test_{stem}.py"]
+    if len(parts) > 2 and not module.is_package:
+        names.append(f"test_{parts[-2].lstrip('_')}_{stem}.py")
+    return names
+
+
+def _container(module: Module, root_name: str) -> bool:
+    """A subpackage whose ``__init__`` defines nothing (its modules have their own tests)."""
+    if not module.is_package or module.name == root_name:
+        return False
+    tree = ast.parse(module.path.read_text(encoding="utf-8"))
+    defines = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return not any(isinstance(node, defines) for node in ast.walk(tree))
 
 
 def untested_modules(root: Path, tests: Path) -> list[str]:
-    """Modules without ``tests/test_<name>.py`` (the name's leading underscore dropped)."""
+    """Modules without their ``tests/test_<name>.py`` (the name's leading underscore dropped).
+
+    Not counted: ``python -m`` entry points, and subpackages whose ``__init__``
+    defines nothing.
+    """
     missing = []
     for module in modules(root).values():
-        stem = module.path.stem
-        if stem in UNTESTED_BY_NAME:
+        if module.path.stem in ENTRY_POINTS or _container(module, root.name):
             continue
-        wanted = f"test_{stem.lstrip('_')}.py"
-        if not (tests / wanted).is_file():
-            missing.append(f"{module.name} (tests/{wanted})")
+        wanted = wanted_tests(module, root.name)
+        if not any((tests / name).is_file() for name in wanted):
+            missing.append(f"{module.name} (tests/{' or tests/'.join(wanted)})")
     return sorted(missing)

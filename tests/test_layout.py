@@ -114,12 +114,30 @@ class TestEveryModuleHasTests:
         assert not_pending(untested_modules(PACKAGE, TESTS)) == []
 
     @pytest.mark.parametrize(
-        ("module", "test"), [("_ids.py", "test_ids.py"), ("cli.py", "test_cli.py")]
+        ("module", "test"),
+        [
+            ("_ids.py", "test_ids.py"),
+            ("cli.py", "test_cli.py"),
+            ("__init__.py", "test_package.py"),
+            ("celery/__init__.py", "test_celery.py"),
+            ("celery/_hooks.py", "test_hooks.py"),
+            ("celery/_chord.py", "test_celery_chord.py"),
+        ],
     )
     def test_names(self, tmp_path: Path, module: str, test: str) -> None:
-        root = write_package(tmp_path, {module: "", "__main__.py": ""})
+        code = "def f() -> None:\n    pass\n"
+        root = write_package(
+            tmp_path,
+            {"__init__.py": code, module: code, "__main__.py": code, "empty/__init__.py": ""},
+        )
         tests = tmp_path / "tests"
         tests.mkdir()
-        assert untested_modules(root, tests) == [f"pkg.{module[:-3]} (tests/{test})"]
+        others = {"test_package.py", "test_celery.py", "test_hooks.py", "test_celery_chord.py"}
+        for name in others - {test}:
+            (tests / name).write_text("")
+        dotted = ".".join(["pkg", *Path(module).with_suffix("").parts]).removesuffix(".__init__")
+        (missing,) = untested_modules(root, tests)  # not the entry point, not a bare container
+        assert missing.startswith(f"{dotted} (tests/")
+        assert f"tests/{test}" in missing
         (tests / test).write_text("")
         assert untested_modules(root, tests) == []
