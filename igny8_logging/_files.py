@@ -203,13 +203,43 @@ def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
     return a.st_ino == b.st_ino and a.st_dev == b.st_dev
 
 
+class _Descriptor:
+    """An open append descriptor, closed when the last reference goes.
+
+    The cache drops its reference on eviction; a thread still writing through
+    the descriptor holds its own, so the number is never closed (and reused
+    by another open) under a write in progress, with no lock on the hot path.
+    """
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def disown(self) -> None:
+        """Forget the number without closing it (closed behind our back, or after a fork)."""
+        self.fd = -1
+
+    def __del__(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
 class FileTree:
     """Appends to files below one root directory (the primary tree or the mirror).
 
-    Thread-safe: one re-entrant lock guards the descriptor cache and each write,
-    so a descriptor is never closed (evicted) under a write in progress, and a
-    logging call made from a signal handler inside a write completes.  Failures
-    raise ``OSError``; counting and reporting them is the caller's business.
+    Thread-safe.  The hot path (an open, watched, unchanged file) takes no lock:
+    one dictionary lookup and one ``os.write``.  Opening, evicting and dropping
+    descriptors take a re-entrant lock (a logging call made from a signal
+    handler inside the library completes).  Failures raise ``OSError``;
+    counting and reporting them is the caller's business.
     """
 
     def __init__(
@@ -229,7 +259,7 @@ class FileTree:
         self.max_open = max(1, max_open)
         self._watcher = watcher
         self._lock = threading.RLock()
-        self._fds: OrderedDict[Key, int] = OrderedDict()
+        self._fds: OrderedDict[Key, _Descriptor] = OrderedDict()
         #: inotify watches held per key (file first, then its folders).
         self._wds: dict[Key, list[int]] = {}
         #: Keys inotify cannot vouch for: checked with fstat + stat on every write.
@@ -239,7 +269,11 @@ class FileTree:
         #: Files found ending inside a line when opened: the next write ends it first.
         self._torn: set[Key] = set()
         stale = self._stale
-        self._notify: Callable[[object], None] = lambda owner: stale.add(owner[1])  # type: ignore[index]
+
+        def notify(owner: object) -> None:
+            stale.add(owner[1])  # type: ignore[index]
+
+        self._notify = notify
         _live_trees.add(self)
 
     @property
@@ -250,36 +284,71 @@ class FileTree:
         return os.path.join(self.root, *key)
 
     def write(
-        self, parts: tuple[str, ...], name: str, data: bytes, *, sync: bool = False, polled: bool = False
+        self,
+        parts: tuple[str, ...],
+        name: str,
+        data: bytes,
+        *,
+        sync: bool = False,
+        polled: bool = False,
     ) -> None:
         """Append *data* to ``parts/name`` in one ``write``; raises ``OSError``.
 
-        *polled*: the caller already delivered this record's change events.
+        *polled*: the caller already delivered this record's change events
+        (``Watcher.poll``), once for all its files.
         """
         if not polled:
             self._watcher.poll()
-        key = (*parts, name)
-        with self._lock:
-            fd = self._current(key)
-            try:
-                self._write(key, fd, data, sync)
-            except OSError as exc:
-                if exc.errno != errno.EBADF:
-                    self._drop(key)
-                    raise
-                # Closed behind our back: not ours to close; reopen at the path, once.
-                self._drop(key, close=False)
-                fd = self._current(key)
-                try:
-                    self._write(key, fd, data, sync)
-                except OSError:
-                    self._drop(key)
-                    raise
+        self.append((*parts, name), data, sync)
 
-    def _write(self, key: Key, fd: int, data: bytes, sync: bool) -> None:
+    def append(self, key: Key, data: bytes, sync: bool = False) -> None:
+        """:meth:`write` for a ``(*parts, name)`` key, events already polled."""
+        entry = self._fds.get(key)
+        if entry is not None and not (self._stale or self._unwatched or self._torn or sync):
+            try:
+                self._fds.move_to_end(key)
+            except KeyError:  # evicted meanwhile by another thread: ours still holds it
+                pass
+            try:
+                written = os.write(entry.fd, data)
+            except OSError:
+                pass  # nothing was written: the slow path tells the cases apart
+            else:
+                if written == len(data):
+                    return
+                try:  # a short write (full disk, signal): the rest, as before
+                    while written < len(data):
+                        written += os.write(entry.fd, data[written:])
+                except OSError:
+                    with self._lock:
+                        self._drop(key)
+                    raise
+                return
+        with self._lock:
+            self._append_slow(key, data, sync)
+
+    def _append_slow(self, key: Key, data: bytes, sync: bool) -> None:
+        entry = self._current(key)
+        try:
+            self._write(key, entry, data, sync)
+        except OSError as exc:
+            if exc.errno != errno.EBADF:
+                self._drop(key)
+                raise
+            # Closed behind our back: not ours to close; reopen at the path, once.
+            self._drop(key, close=False)
+            entry = self._current(key)
+            try:
+                self._write(key, entry, data, sync)
+            except OSError:
+                self._drop(key)
+                raise
+
+    def _write(self, key: Key, entry: _Descriptor, data: bytes, sync: bool) -> None:
         torn = self._torn
         if torn and key in torn:  # end the cut-off line first, so this record starts its own
             data = b"\n" + data
+        fd = entry.fd
         written = os.write(fd, data)
         while written < len(data):  # only on a short write (full disk, signal)
             written += os.write(fd, data[written:])
@@ -288,16 +357,16 @@ class FileTree:
         if torn:
             torn.discard(key)
 
-    def _current(self, key: Key) -> int:
+    def _current(self, key: Key) -> _Descriptor:
         """The open descriptor of ``key``, reopened when its file changed (caller locks)."""
-        fd = self._fds.get(key)
-        if fd is not None:
+        entry = self._fds.get(key)
+        if entry is not None:
             stale = self._stale
             if not (stale and key in stale):
                 unwatched = self._unwatched
-                if not (unwatched and key in unwatched and self._changed(key, fd)):
+                if not (unwatched and key in unwatched and self._changed(key, entry.fd)):
                     self._fds.move_to_end(key)
-                    return fd
+                    return entry
             self._drop(key)
         return self._open(key)
 
@@ -311,20 +380,19 @@ class FileTree:
         except OSError:
             return True
 
-    def _open(self, key: Key) -> int:
+    def _open(self, key: Key) -> _Descriptor:
         for _ in range(3):
             self._stale.discard(key)
-            fd = self._open_once(key)
+            entry = self._open_once(key)
             # A change between opening and watching raised no event: look once, now.
-            if not self._changed(key, fd):
-                break
+            if not self._changed(key, entry.fd):
+                return entry
             self._drop(key)
-        else:
-            fd = self._open_once(key)
-            self._unwatched.add(key)
-        return fd
+        entry = self._open_once(key)
+        self._unwatched.add(key)
+        return entry
 
-    def _open_once(self, key: Key) -> int:
+    def _open_once(self, key: Key) -> _Descriptor:
         owner = (id(self), key)
         wds: list[int] = []
         watch = self._watcher.watch
@@ -343,16 +411,17 @@ class FileTree:
             for wd in wds:
                 self._watcher.unwatch(wd, owner)
             raise
+        entry = _Descriptor(fd)
         wd = watch(fd, FILE_MASK, owner, notify) if is_local_fs(fd) else None
         self._wds[key] = wds if wd is None else [wd, *wds]
         if wd is None or len(wds) != len(key):  # root + each folder below it
             self._unwatched.add(key)
         if torn:
             self._torn.add(key)
-        self._fds[key] = fd
+        self._fds[key] = entry
         while len(self._fds) > self.max_open:
             self._drop(next(iter(self._fds)))
-        return fd
+        return entry
 
     def _drop(self, key: Key, *, close: bool = True) -> None:
         self._torn.discard(key)  # checked again when the file is reopened
@@ -360,12 +429,10 @@ class FileTree:
         owner = (id(self), key)
         for wd in self._wds.pop(key, ()):
             self._watcher.unwatch(wd, owner)
-        fd = self._fds.pop(key, None)
-        if fd is not None and close:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        entry = self._fds.pop(key, None)
+        if entry is not None and not close:
+            entry.disown()
+        # Else closed when the last reference goes (now, unless a write holds it).
 
     def close(self) -> None:
         """Close every descriptor and drop its watches; a later write reopens."""
@@ -381,11 +448,14 @@ class FileTree:
         has its own), and a lock another thread held at the fork is replaced.
         """
         self._lock = threading.RLock()
-        for fd in self._fds.values():
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        for entry in self._fds.values():
+            fd = entry.fd
+            entry.disown()
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
         self._fds.clear()
         self._wds.clear()
         self._unwatched.clear()

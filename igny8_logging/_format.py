@@ -46,12 +46,11 @@ _second_cache: tuple[int, str] = (-1, "")
 def iso_utc(created: float, msecs: float | None = None) -> str:
     """``created`` as ISO-8601 UTC with milliseconds and ``Z``."""
     global _ms_cache, _second_cache
-    sec = int(created)
-    ms = min(int((created - sec) * 1000) if msecs is None else int(msecs), 999)
-    stamp = sec * 1000 + ms
+    stamp = int(created * 1000) if msecs is None else int(created) * 1000 + min(int(msecs), 999)
     hit = _ms_cache
     if hit[0] == stamp:
         return hit[1]
+    sec, ms = divmod(stamp, 1000)
     cached = _second_cache
     if cached[0] != sec:
         cached = _second_cache = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
@@ -64,7 +63,8 @@ def record_ts(record: logging.LogRecord, route: Route) -> str:
     """The record's :func:`iso_utc` time, made once and shared by all its files."""
     ts = route.ts
     if ts is None:
-        ts = route.ts = iso_utc(record.created, record.msecs)
+        # One multiplication, not LogRecord.msecs: the same millisecond for every file.
+        ts = route.ts = iso_utc(record.created)
     return ts
 
 
@@ -82,6 +82,8 @@ def _escape(match: re.Match[str]) -> str:
 
 def make_line_safe(text: str) -> str:
     """Indent every line after the first and escape control characters."""
+    if text.isprintable():  # no line break, no control character: nothing to do
+        return text
     if _CONTROL_RE.search(text):
         text = _BREAKS_RE.sub("\n", text)
         text = _CONTROL_RE.sub(_escape, text)
@@ -153,13 +155,18 @@ class TextFormatter(logging.Formatter):
     def __init__(self, max_record_bytes: int = 64 * 1024) -> None:
         super().__init__()
         self.max_record_bytes = max_record_bytes
+        self._heads: dict[tuple[str, object], str] = {}
 
     def where(self, stage: object) -> str:
         return "[run]" if stage is None else f"[stage {stage}]"
 
     def format_body(self, record: logging.LogRecord, route: Route) -> str:
         """The message part: message (+ fields of custom events, header of run_start)."""
-        text = truncate_utf8(message_with_traceback(record, self, route), self.max_record_bytes)
+        if record.exc_info or record.exc_text or record.stack_info:
+            text = message_with_traceback(record, self, route)
+        else:
+            text = record_message(record, route)
+        text = truncate_utf8(text, self.max_record_bytes)
         event, fields = route.event, route.fields
         if event == RUN_START:
             header = {
@@ -188,6 +195,9 @@ class TextFormatter(logging.Formatter):
     def format_record(self, record: logging.LogRecord, route: Route) -> str:
         """One record as its full text, ending with a newline."""
         body = make_line_safe(self.format_body(record, route))
-        return (
-            f"{record_ts(record, route)} {record.levelname:<7} {self.where(route.stage)} {body}\n"
-        )
+        head = self._heads.get((record.levelname, route.stage))
+        if head is None:
+            head = f" {record.levelname:<7} {self.where(route.stage)} "
+            if len(self._heads) < 1024:
+                self._heads[(record.levelname, route.stage)] = head
+        return f"{record_ts(record, route)}{head}{body}\n"

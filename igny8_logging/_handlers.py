@@ -26,7 +26,7 @@ from ._events import SYNC_EVENTS
 from ._files import FileTree
 from ._format import TextFormatter, make_line_safe, truncate_utf8
 from ._ids import RUN_LOG, TRACE_FILE, default_base_dir, stage_file
-from ._render import reaches_trace, text_bytes, text_formatter, trace_bytes
+from ._render import text_bytes, text_formatter, trace_bytes
 from ._report import FailureLog, write_stderr
 from ._routing import ROUTE_ATTR, Route, route_of
 from ._trace import JsonBackend, TraceFormatter, trace_formatter
@@ -118,20 +118,20 @@ class BaseRunHandler(logging.Handler):
 
     def handle(self, record: logging.LogRecord) -> logging.LogRecord | bool:  # type: ignore[override]
         """Filter, then emit without the handler lock (see the module docstring)."""
-        rv = self.filter(record)
-        if rv:
-            self.emit(rv if isinstance(rv, logging.LogRecord) else record)
-        return rv
+        if self.filters:
+            rv = self.filter(record)
+            if not rv:
+                return rv
+            if isinstance(rv, logging.LogRecord):  # Python 3.12+: a filter may replace it
+                record = rv
+        self.emit(record)
+        return True
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             route = record.__dict__.get(ROUTE_ATTR)
             if route is None:
-                try:
-                    route = route_of(record)
-                except ValueError as exc:
-                    self.failure_log.failed("refused", f"record refused, not written: {exc}")
-                    return
+                route = self._route(record)
             if not route:
                 return
             name = self.filename(record, route)
@@ -141,12 +141,14 @@ class BaseRunHandler(logging.Handler):
             if not route.polled:  # once per record, for every handler and tree
                 route.polled = True
                 _poll()
-            sync = self.fsync != "never" and (self.fsync == "always" or route.event in SYNC_EVENTS)
+            fsync = self.fsync
+            sync = fsync != "never" and (fsync == "always" or route.event in SYNC_EVENTS)
+            key = (*route.parts, name)
             for tree in self.trees:
                 try:
-                    tree.write(route.parts, name, data, sync=sync, polled=True)
+                    tree.append(key, data, sync)
                 except Exception as exc:
-                    self._failed(tree, route.parts, name, exc)
+                    self._failed(tree, key, exc)
                 else:
                     if self._failed_once:
                         self.failure_log.recovered(
@@ -155,9 +157,16 @@ class BaseRunHandler(logging.Handler):
         except Exception:
             self.handleError(record)
 
-    def _failed(self, tree: FileTree, parts: tuple[str, ...], name: str, exc: Exception) -> None:
+    def _route(self, record: logging.LogRecord) -> Route | None:
+        try:
+            return route_of(record)
+        except ValueError as exc:
+            self.failure_log.failed("refused", f"record refused, not written: {exc}")
+            return None
+
+    def _failed(self, tree: FileTree, key: tuple[str, ...], exc: Exception) -> None:
         self._failed_once = True
-        where = os.path.join(tree.root, *parts, name)
+        where = tree.path(key)
         self.failure_log.failed(tree.label, f"cannot write {tree.label} {where!r}: {exc}")
 
     def flush(self) -> None:
@@ -188,7 +197,8 @@ class _TextHandler(BaseRunHandler):
     def render(self, record: logging.LogRecord, route: Route) -> bytes:
         formatter = self.formatter
         if formatter is None:
-            return text_bytes(self._text, record, route)
+            data = route.rendered.get(self._text)
+            return text_bytes(self._text, record, route) if data is None else data
         if isinstance(formatter, TextFormatter):
             return text_bytes(formatter, record, route)
         text = truncate_utf8(self._user_format(formatter, record, route), self.max_record_bytes)
@@ -243,12 +253,15 @@ class TraceHandler(BaseRunHandler):
         self.trace_formatter = trace_formatter(json_backend, self.max_record_bytes)
 
     def filename(self, record: logging.LogRecord, route: Route) -> str | None:
-        return TRACE_FILE if reaches_trace(record, route) else None
+        if route.event is None and record.levelno < logging.WARNING:
+            return None
+        return TRACE_FILE
 
     def render(self, record: logging.LogRecord, route: Route) -> bytes:
         formatter = self.formatter
         if formatter is None:
-            return trace_bytes(self.trace_formatter, record, route)
+            data = route.rendered.get(self.trace_formatter)
+            return trace_bytes(self.trace_formatter, record, route) if data is None else data
         if isinstance(formatter, TraceFormatter):
             return trace_bytes(formatter, record, route)
         text = make_line_safe(self._user_format(formatter, record, route)) + "\n"

@@ -15,7 +15,6 @@ when it was made) may attach one with :func:`make_route`:
 
 from __future__ import annotations
 
-import itertools
 import logging
 from typing import Any, Final
 
@@ -55,8 +54,14 @@ _COMMON: Final = frozenset(COMMON_KEYS)
 class Route:
     """Where one record goes, and what it says besides its message."""
 
-    __slots__ = ("fields", "items", "message", "parts", "polled", "ref", "rendered", "stage")
-    __slots__ += ("event", "ts")
+    #: The record's ISO-8601 time, made once for every file.
+    ts: str | None = None
+    #: The record's message (``getMessage``, or a placeholder), made once.
+    message: str | None = None
+    #: ``fields`` under the names both the text logs and the trace show.
+    items: list[tuple[str, Any]] | None = None
+    #: Whether this record's file-change events were delivered (see ``_watch``).
+    polled: bool = False
 
     def __init__(
         self,
@@ -73,15 +78,7 @@ class Route:
         #: The run folder below a tree's root (``ref.parts``, computed once).
         self.parts = parts
         #: Rendered payloads shared between destinations, keyed by renderer.
-        self.rendered: dict[object, bytes | None] = {}
-        #: The record's ISO-8601 time, made once for every file.
-        self.ts: str | None = None
-        #: The record's message (``getMessage``, or a placeholder), made once.
-        self.message: str | None = None
-        #: ``fields`` under the names both the text logs and the trace show.
-        self.items: list[tuple[str, Any]] | None = None
-        #: Whether this record's file-change events were delivered (see ``_watch``).
-        self.polled = False
+        self.rendered: dict[object, bytes] = {}
 
     @property
     def run_id(self) -> str:
@@ -156,13 +153,14 @@ _LAST: Final = _INIT_KEYS[-1]
 
 def _fields(record_dict: dict[str, Any]) -> dict[str, Any]:
     """The record's ``extra`` keys that are fields (not routing keys, not private)."""
+    keys = list(record_dict)
     # extra= keys follow LogRecord.__init__'s own in the dict: look only at those,
     # unless something (a record factory) changed the order.
-    if len(record_dict) > _TAIL and next(itertools.islice(record_dict, _TAIL - 1, None)) == _LAST:
-        keys: Any = itertools.islice(record_dict, _TAIL, None)
-    else:
-        keys = record_dict.keys() - _SKIP
-    extra = {key: record_dict[key] for key in keys if key not in _SKIP and key[:1] != "_"}
+    tail = keys[_TAIL:] if len(keys) > _TAIL and keys[_TAIL - 1] == _LAST else keys
+    extra: dict[str, Any] = {}
+    for key in tail:
+        if key not in _SKIP and key[:1] != "_":
+            extra[key] = record_dict[key]
     named = record_dict.get(FIELDS_ATTR)
     if named:
         extra.update(named)
