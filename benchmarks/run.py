@@ -89,7 +89,15 @@ def _writing_section(results: list[writing.WriteResult]) -> tuple[str, dict[str,
         for r in results
     ]
     text = table(
-        ("contender", "files", "µs/record", "records/s", "p50 µs", "p99 µs", *(h for h, _ in PEERS)),
+        (
+            "contender",
+            "files",
+            "µs/record",
+            "records/s",
+            "p50 µs",
+            "p99 µs",
+            *(h for h, _ in PEERS),
+        ),
         rows,
     )
     calls = "\n".join(f"- {r.name}: `{r.call}`" for r in results)

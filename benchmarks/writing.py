@@ -167,7 +167,9 @@ def seed_style(directory: str) -> Contender:
 
     def emit() -> None:
         now = time.time()
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+        stamp = (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+        )
         line = f"{stamp} INFO    [stage {STAGE}] {MESSAGE}\n"
         for path in paths[:2]:
             with open(path, "a", encoding="utf-8") as stream:
@@ -240,7 +242,10 @@ def igny8_item(directory: str, plain: bool, mirror: bool) -> Contender:
         ids = {"run_id": run.run_id, "account_id": 7, "site_id": 42, "stage": STAGE}
         extra = {**ids, "event": "item", **FIELDS}
         emit = functools.partial(logger.info, text, 1, 2, extra=extra)
-        call, name = 'logger.info(msg, i, j, extra={"run_id": ..., "event": "item", ...})', IGNY8_PLAIN
+        call, name = (
+            'logger.info(msg, i, j, extra={"run_id": ..., "event": "item", ...})',
+            IGNY8_PLAIN,
+        )
     else:
         stage = run.for_stage(STAGE)
         emit = functools.partial(stage.info, text, 1, 2, extra={"event": "item", **FIELDS})

@@ -412,9 +412,9 @@ class FileTree:
                 self._watcher.unwatch(wd, owner)
             raise
         entry = _Descriptor(fd)
-        wd = watch(fd, FILE_MASK, owner, notify) if is_local_fs(fd) else None
-        self._wds[key] = wds if wd is None else [wd, *wds]
-        if wd is None or len(wds) != len(key):  # root + each folder below it
+        file_wd = watch(fd, FILE_MASK, owner, notify) if is_local_fs(fd) else None
+        self._wds[key] = wds if file_wd is None else [file_wd, *wds]
+        if file_wd is None or len(wds) != len(key):  # root + each folder below it
             self._unwatched.add(key)
         if torn:
             self._torn.add(key)

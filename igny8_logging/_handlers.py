@@ -177,7 +177,9 @@ class BaseRunHandler(logging.Handler):
             tree.close()
         super().close()
 
-    def _user_format(self, formatter: logging.Formatter, record: logging.LogRecord, route: Route) -> str:
+    def _user_format(
+        self, formatter: logging.Formatter, record: logging.LogRecord, route: Route
+    ) -> str:
         """A user's formatter on a copy of the record that shows the route's ids as attributes
         (``%(run_id)s``...), so later handlers see the record unchanged."""
         clone = copy.copy(record)

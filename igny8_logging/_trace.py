@@ -79,9 +79,12 @@ def _plain_field(value: Any) -> tuple[Any, bool]:
     if kind is int:
         if -(2**63) <= value < 2**64:
             return value, False
-    elif kind is float and (value >= 1e-4 or value <= -1e-4 or value == 0.0):
-        if value - value == 0.0:  # finite
-            return value, False
+    elif (
+        kind is float
+        and (value >= 1e-4 or value <= -1e-4 or value == 0.0)
+        and value - value == 0.0  # finite
+    ):
+        return value, False
     data = plain(value)
     return data, _small_float(data)
 
@@ -123,9 +126,9 @@ class TraceFormatter(logging.Formatter):
             if type(value) is str:
                 data[key] = value if len(value) <= short else truncate_utf8(value, limit)
                 continue
-            value, odd = _plain_field(value)
+            made, odd = _plain_field(value)
             slow = slow or odd
-            data[key] = truncate_utf8(value, limit) if type(value) is str else value
+            data[key] = truncate_utf8(made, limit) if type(made) is str else made
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text and data.get("traceback") is None:

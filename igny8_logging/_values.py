@@ -37,7 +37,7 @@ def placeholder(value: object) -> str:
 def safe_str(value: object) -> str:
     """``str(value)``, else its ``repr()``, else :func:`placeholder`; never raises."""
     if type(value) is str:
-        return value  # type: ignore[return-value]
+        return value
     try:
         text = str(value)
         if isinstance(text, str):

@@ -25,8 +25,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
-import os
 import fcntl
+import os
 import struct
 import sys
 import termios
@@ -184,12 +184,12 @@ class Watcher:
                 wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
                 offset += _EVENT.size + length
                 if mask & IN_Q_OVERFLOW:  # events were lost: everything is suspect
-                    for owners in self._owners.values():
-                        stale.update(owners)
+                    for every in self._owners.values():
+                        stale.update(every)
                     continue
-                owners = self._owners.get(wd)
-                if owners:
-                    stale.update(owners)
+                found = self._owners.get(wd)
+                if found:
+                    stale.update(found)
                 if mask & IN_IGNORED:  # the kernel dropped the watch (inode gone)
                     self._owners.pop(wd, None)
         for owner, notify in stale.items():
