@@ -181,7 +181,16 @@ class TextFormatter(logging.Formatter):
             head = "".join(f"\n{key}: {_short(value)}" for key, value in header.items())
             text += truncate_utf8(head, self.max_record_bytes)
         elif event is not None and fields and event not in LIFECYCLE and event != LOG:
-            pairs = " ".join(f"{key}={_short(value)}" for key, value in field_items(route))
+            shown = []
+            for key, value in field_items(route):
+                kind = type(value)
+                if kind is int and -(10**18) < value < 10**18:
+                    shown.append(f"{key}={value}")
+                elif kind is str and value and value.isalnum():
+                    shown.append(f"{key}={value}")
+                else:
+                    shown.append(f"{key}={_short(value)}")
+            pairs = " ".join(shown)
             text = f"{text} {truncate_utf8(pairs, self.max_record_bytes)}"
         return text
 

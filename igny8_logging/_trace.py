@@ -123,8 +123,14 @@ class TraceFormatter(logging.Formatter):
         short = limit // 4  # a str this long cannot exceed the limit in UTF-8
         slow = False
         for key, value in field_items(route):
-            if type(value) is str:
+            kind = type(value)
+            if kind is str:
                 data[key] = value if len(value) <= short else truncate_utf8(value, limit)
+                continue
+            if (kind is int and -(2**63) <= value < 2**64) or (
+                kind is float and (value >= 1e-4 or value <= -1e-4) and value - value == 0.0
+            ):
+                data[key] = value  # the common plain numbers, without a call
                 continue
             made, odd = _plain_field(value)
             slow = slow or odd
