@@ -165,8 +165,9 @@ class TextFormatter(logging.Formatter):
         if record.exc_info or record.exc_text or record.stack_info:
             text = message_with_traceback(record, self, route)
         else:
-            text = record_message(record, route)
-        text = truncate_utf8(text, self.max_record_bytes)
+            text = route.message or record_message(record, route)
+        if len(text) > self.max_record_bytes >> 2:  # else it cannot exceed the limit
+            text = truncate_utf8(text, self.max_record_bytes)
         event, fields = route.event, route.fields
         if event == RUN_START:
             header = {
@@ -184,9 +185,9 @@ class TextFormatter(logging.Formatter):
             shown = []
             for key, value in field_items(route):
                 kind = type(value)
-                if kind is int and -(10**18) < value < 10**18:
-                    shown.append(f"{key}={value}")
-                elif kind is str and value and value.isalnum():
+                if (kind is int and -(10**18) < value < 10**18) or (
+                    kind is str and value and value.isalnum()
+                ):
                     shown.append(f"{key}={value}")
                 else:
                     shown.append(f"{key}={_short(value)}")
@@ -209,4 +210,4 @@ class TextFormatter(logging.Formatter):
             head = f" {record.levelname:<7} {self.where(route.stage)} "
             if len(self._heads) < 1024:
                 self._heads[(record.levelname, route.stage)] = head
-        return f"{record_ts(record, route)}{head}{body}\n"
+        return f"{route.ts or record_ts(record, route)}{head}{body}\n"

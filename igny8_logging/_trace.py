@@ -108,10 +108,12 @@ class TraceFormatter(logging.Formatter):
 
     def _event_data(self, record: logging.LogRecord, route: Route) -> tuple[dict[str, Any], bool]:
         limit = self.max_record_bytes
-        message = truncate_utf8(record_message(record, route), limit)
+        message = route.message or record_message(record, route)
+        if len(message) > limit >> 2:  # else it cannot exceed the limit
+            message = truncate_utf8(message, limit)
         ref = route.ref
         data: dict[str, Any] = {
-            "ts": record_ts(record, route),
+            "ts": route.ts or record_ts(record, route),
             "event": route.event or "log",
             "level": record.levelname,
             "run_id": ref.run_id,
