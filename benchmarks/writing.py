@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import json
 import logging
 import os
 import statistics
@@ -36,6 +37,13 @@ LOGURU_FORMAT = "{time:YYYY-MM-DDTHH:mm:ss.SSS!UTC}Z {level: <7} [stage {extra[s
 #: Names of the reference contenders the ratios are taken against.
 STDLIB_ONE = "stdlib FileHandler (1 file)"
 STDLIB_THREE = "stdlib 2 text + pjl JSON FileHandlers (3 files)"
+SEED = "seed-style open/append/close per event (3 files)"
+LOGURU_THREE = "loguru, 3 file sinks (2 text + JSON)"
+STRUCTLOG_THREE = "structlog + 3 stdlib FileHandlers (3 files)"
+#: The issue's calls: an item record through the adapter, and through a plain logger.
+IGNY8_ITEM = "igny8 run+stage+trace, item (3 files)"
+IGNY8_PLAIN = "igny8 run+stage+trace, plain logger item (3 files)"
+IGNY8_MIRROR_ITEM = "igny8 run+stage+trace + mirror, item (6 files)"
 
 
 @dataclass
@@ -111,11 +119,22 @@ def stdlib_three(directory: str) -> Contender:
     return Contender(STDLIB_THREE, "logger.info(msg, extra=fields)", emit, paths, _closer(logger))
 
 
+def _only(contender: str) -> Callable[[Any], bool]:
+    """A loguru sink filter: the loguru contenders run side by side in one process."""
+
+    def keep(record: Any) -> bool:
+        return bool(record["extra"].get("contender") == contender)
+
+    return keep
+
+
 def loguru_one(directory: str) -> Contender:
     path = os.path.join(directory, "loguru.log")
-    loguru_logger.remove()
-    sink = loguru_logger.add(path, format=LOGURU_FORMAT, level="INFO", enqueue=False)
-    bound = loguru_logger.bind(stage=STAGE)
+    loguru_logger.remove()  # the default stderr sink
+    sink = loguru_logger.add(
+        path, format=LOGURU_FORMAT, level="INFO", enqueue=False, filter=_only("one")
+    )
+    bound = loguru_logger.bind(stage=STAGE, contender="one")
     emit = functools.partial(bound.info, MESSAGE, **FIELDS)
 
     def close() -> None:
@@ -140,6 +159,102 @@ def structlog_json(directory: str) -> Contender:
     return Contender(
         "structlog, orjson JSON to 1 file", "log.info(msg, **fields)", emit, [path], stream.close
     )
+
+
+def seed_style(directory: str) -> Contender:
+    """What the seed did: per event, open each file in append mode, write a line, close it."""
+    paths = [os.path.join(directory, name) for name in ("run.log", "stage_1.log", "trace.jsonl")]
+
+    def emit() -> None:
+        now = time.time()
+        stamp = (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+        )
+        line = f"{stamp} INFO    [stage {STAGE}] {MESSAGE}\n"
+        for path in paths[:2]:
+            with open(path, "a", encoding="utf-8") as stream:
+                stream.write(line)
+        event = {"ts": stamp, "event": "item", "level": "INFO", "stage": STAGE, "message": MESSAGE}
+        with open(paths[2], "a", encoding="utf-8") as stream:
+            stream.write(json.dumps({**event, **FIELDS}) + "\n")
+
+    return Contender(SEED, "open(path, 'a').write(line) per file", emit, paths, lambda: None)
+
+
+def loguru_three(directory: str) -> Contender:
+    paths = [os.path.join(directory, name) for name in ("run.log", "stage_1.log", "trace.jsonl")]
+    only = _only("three")
+    sinks = [
+        loguru_logger.add(path, format=LOGURU_FORMAT, level="INFO", enqueue=False, filter=only)
+        for path in paths[:2]
+    ]
+    sinks.append(
+        loguru_logger.add(paths[2], level="INFO", serialize=True, enqueue=False, filter=only)
+    )
+    bound = loguru_logger.bind(stage=STAGE, contender="three")
+    emit = functools.partial(bound.info, MESSAGE, **FIELDS)
+
+    def close() -> None:
+        for sink in sinks:
+            loguru_logger.remove(sink)
+
+    return Contender(LOGURU_THREE, "logger.info(msg, **fields)", emit, paths, close)
+
+
+def structlog_three(directory: str) -> Contender:
+    """structlog's stdlib integration: ProcessorFormatter on three stdlib FileHandlers."""
+    logger = _logger("structlog_three")
+    paths = [os.path.join(directory, name) for name in ("run.log", "stage_1.log", "trace.jsonl")]
+    renderers: list[Any] = [
+        structlog.dev.ConsoleRenderer(colors=False),
+        structlog.dev.ConsoleRenderer(colors=False),
+        structlog.processors.JSONRenderer(serializer=lambda obj, **kw: orjson.dumps(obj).decode()),
+    ]
+    for path, renderer in zip(paths, renderers, strict=True):
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(structlog.stdlib.ProcessorFormatter(processor=renderer))
+        logger.addHandler(handler)
+    log = structlog.wrap_logger(
+        logger,
+        processors=[
+            structlog.stdlib.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        wrapper_class=structlog.stdlib.BoundLogger,
+    )
+    emit = functools.partial(log.info, MESSAGE, stage=STAGE, **FIELDS)
+    return Contender(STRUCTLOG_THREE, "log.info(msg, **fields)", emit, paths, _closer(logger))
+
+
+def igny8_item(directory: str, plain: bool, mirror: bool) -> Contender:
+    """The issue's call: ``run.for_stage(1).info(msg, i, j, extra={"event": "item"})``
+    (or a plain ``logger.info`` carrying the run in ``extra``), fields included."""
+    logger = _logger(f"igny8_item_{plain}_{mirror}")
+    base = os.path.join(directory, "primary")
+    shared = os.path.join(directory, "mirror") if mirror else None
+    for handler_class in (igl.RunLogHandler, igl.StageLogHandler, igl.TraceHandler):
+        logger.addHandler(handler_class(base, shared))
+    run = igl.start_run(logger, account_id=7, site_id=42)
+    text = MESSAGE + " %d of %d"
+    emit: Callable[[], object]
+    if plain:
+        ids = {"run_id": run.run_id, "account_id": 7, "site_id": 42, "stage": STAGE}
+        extra = {**ids, "event": "item", **FIELDS}
+        emit = functools.partial(logger.info, text, 1, 2, extra=extra)
+        call, name = (
+            'logger.info(msg, i, j, extra={"run_id": ..., "event": "item", ...})',
+            IGNY8_PLAIN,
+        )
+    else:
+        stage = run.for_stage(STAGE)
+        emit = functools.partial(stage.info, text, 1, 2, extra={"event": "item", **FIELDS})
+        call = 'run.for_stage(1).info(msg, i, j, extra={"event": "item", ...})'
+        name = IGNY8_MIRROR_ITEM if mirror else IGNY8_ITEM
+    roots = [base] if shared is None else [base, shared]
+    names = ("automation_run.log", "stage_1.log", "run_trace.jsonl")
+    paths = [os.path.join(root, "7", "42", run.run_id, file) for root in roots for file in names]
+    return Contender(name, call, emit, paths, _closer(logger))
 
 
 #: The igny8 calls measured, and which files of the run folder each one reaches.
@@ -190,6 +305,12 @@ def contenders(directory: str) -> list[Contender]:
         ("stdlib_three", stdlib_three),
         ("loguru", loguru_one),
         ("structlog", structlog_json),
+        ("seed", seed_style),
+        ("loguru_three", loguru_three),
+        ("structlog_three", structlog_three),
+        ("igny8_item", functools.partial(igny8_item, plain=False, mirror=False)),
+        ("igny8_plain", functools.partial(igny8_item, plain=True, mirror=False)),
+        ("igny8_mirror_item", functools.partial(igny8_item, plain=False, mirror=True)),
     ]
     for call in ("trace", "warning", "info"):
         builders.append((f"igny8_{call}", functools.partial(igny8, call=call, mirror=False)))
@@ -223,7 +344,7 @@ def _count(path: str) -> int:
     marker = MESSAGE.encode()
     try:
         with open(path, "rb") as stream:
-            return sum(line.count(marker) for line in stream)
+            return sum(1 for line in stream if marker in line)
     except FileNotFoundError:
         return 0
 

@@ -5,6 +5,13 @@ the mirror: each record reaches each file in one ``write`` on an ``O_APPEND``
 descriptor.  Descriptors stay open in a small LRU cache; every directory below
 the root is opened with ``O_NOFOLLOW`` relative to its parent, so a symbolic
 link planted below the root is never followed, for writing or for reading.
+Hard links planted in a run folder are left alone on purpose: Linux's
+``fs.protected_hardlinks`` stops linking to files one cannot write, and
+refusing ``st_nlink > 1`` would break ``cp -al`` backups.
+
+A file deleted, renamed away or truncated, or a folder above it moved or
+removed, is noticed by the next record (see :mod:`._watch`): it goes to a file
+at the run's own path, recreated when needed, never to the moved-away copy.
 """
 
 from __future__ import annotations
@@ -12,11 +19,14 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Final
+
+from ._watch import DIR_MASK, FILE_MASK, WATCHER, Watcher, is_local_fs
 
 __all__ = ["FileTree", "open_file_at", "open_tree_dir", "open_tree_file", "subdirs"]
 
@@ -52,17 +62,25 @@ def _open_root(root: str, create: bool, dir_mode: int) -> int:
 
 
 def open_tree_dir(
-    root: str, parts: Sequence[str], *, create: bool = False, dir_mode: int = 0o750
+    root: str,
+    parts: Sequence[str],
+    *,
+    create: bool = False,
+    dir_mode: int = 0o750,
+    visit: Callable[[int], None] | None = None,
 ) -> int:
     """Open ``root/parts...`` as a directory descriptor without following links.
 
     The root itself may be a link; no component below it may be.  With
     *create*, missing directories are made with exactly *dir_mode*.  Raises
     ``OSError`` (``FileNotFoundError`` when a part is missing and not created,
-    ``ELOOP``/``ENOTDIR`` when a part is a link or not a directory).
+    ``ELOOP``/``ENOTDIR`` when a part is a link or not a directory).  *visit*
+    is called with the descriptor of each directory opened, the root first.
     """
     fd = _open_root(root, create, dir_mode)
     try:
+        if visit is not None:
+            visit(fd)
         for name in parts:
             try:
                 child = os.open(name, _DIR_FLAGS, dir_fd=fd)
@@ -78,6 +96,8 @@ def open_tree_dir(
                 child = os.open(name, _DIR_FLAGS, dir_fd=fd)
             os.close(fd)
             fd = child
+            if visit is not None:
+                visit(fd)
     except BaseException:
         os.close(fd)
         raise
@@ -138,11 +158,19 @@ def subdirs(dir_fd: int, valid: Callable[[str], bool]) -> list[str]:
     return sorted(names)
 
 
+Key = tuple[str, ...]
+
+
 def _open_append(
-    root: str, parts: Sequence[str], name: str, dir_mode: int, file_mode: int
+    root: str,
+    parts: Sequence[str],
+    name: str,
+    dir_mode: int,
+    file_mode: int,
+    visit: Callable[[int], None] | None = None,
 ) -> tuple[int, bool]:
     """The append descriptor, and whether the file ends inside a (torn) line."""
-    dir_fd = open_tree_dir(root, parts, create=True, dir_mode=dir_mode)
+    dir_fd = open_tree_dir(root, parts, create=True, dir_mode=dir_mode, visit=visit)
     torn = False
     try:
         try:
@@ -162,6 +190,7 @@ _live_trees: weakref.WeakSet[FileTree] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
+    WATCHER.after_fork_in_child()
     for tree in list(_live_trees):
         tree.forget_descriptors()
 
@@ -170,12 +199,47 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return a.st_ino == b.st_ino and a.st_dev == b.st_dev
+
+
+class _Descriptor:
+    """An open append descriptor, closed when the last reference goes.
+
+    The cache drops its reference on eviction; a thread still writing through
+    the descriptor holds its own, so the number is never closed (and reused
+    by another open) under a write in progress, with no lock on the hot path.
+    """
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def disown(self) -> None:
+        """Forget the number without closing it (closed behind our back, or after a fork)."""
+        self.fd = -1
+
+    def __del__(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
 class FileTree:
     """Appends to files below one root directory (the primary tree or the mirror).
 
-    Not thread-safe on its own: the owning handler serialises calls with its
-    lock.  ``failures`` counts failed writes; ``failing`` is true from a failure
-    until the next successful write.
+    Thread-safe.  The hot path (an open, watched, unchanged file) takes no lock:
+    one dictionary lookup and one ``os.write``.  Opening, evicting and dropping
+    descriptors take a re-entrant lock (a logging call made from a signal
+    handler inside the library completes).  Failures raise ``OSError``;
+    counting and reporting them is the caller's business.
     """
 
     def __init__(
@@ -186,77 +250,214 @@ class FileTree:
         dir_mode: int = 0o750,
         file_mode: int = 0o640,
         max_open: int = 32,
+        watcher: Watcher = WATCHER,
     ) -> None:
         self.root = root
         self.label = label
         self.dir_mode = dir_mode
         self.file_mode = file_mode
         self.max_open = max(1, max_open)
-        self.failures = 0
-        self.failing = False
-        self._fds: OrderedDict[tuple[str, ...], int] = OrderedDict()
+        self._watcher = watcher
+        self._lock = threading.RLock()
+        self._fds: OrderedDict[Key, _Descriptor] = OrderedDict()
+        #: inotify watches held per key (file first, then its folders).
+        self._wds: dict[Key, list[int]] = {}
+        #: Keys inotify cannot vouch for: checked with fstat + stat on every write.
+        self._unwatched: set[Key] = set()
+        #: Keys whose file changed (marked by the watcher): reopened by the next write.
+        self._stale: set[Key] = set()
         #: Files found ending inside a line when opened: the next write ends it first.
-        self._torn: set[tuple[str, ...]] = set()
+        self._torn: set[Key] = set()
+        stale = self._stale
+
+        def notify(owner: object) -> None:
+            stale.add(owner[1])  # type: ignore[index]
+
+        self._notify = notify
         _live_trees.add(self)
 
     @property
     def open_count(self) -> int:
         return len(self._fds)
 
-    def _descriptor(self, key: tuple[str, ...]) -> int:
-        """The open descriptor of ``key`` (``(*parts, name)``), reopened if it was deleted."""
-        fd = self._fds.get(key)
-        if fd is not None:
-            if os.fstat(fd).st_nlink:
-                self._fds.move_to_end(key)
-                return fd
-            # Deleted under us (the file or its whole run folder): recreate it.
-            del self._fds[key]
-            os.close(fd)
-        fd, torn = _open_append(self.root, key[:-1], key[-1], self.dir_mode, self.file_mode)
-        if torn:
-            self._torn.add(key)
-        self._fds[key] = fd
-        while len(self._fds) > self.max_open:
-            os.close(self._fds.popitem(last=False)[1])
-        return fd
+    def path(self, key: Key) -> str:
+        return os.path.join(self.root, *key)
 
-    def write(self, parts: tuple[str, ...], name: str, data: bytes, *, sync: bool = False) -> None:
-        """Append *data* to ``parts/name`` in one ``write``; raises ``OSError``."""
-        key = (*parts, name)
-        fd = self._descriptor(key)
+    def write(
+        self,
+        parts: tuple[str, ...],
+        name: str,
+        data: bytes,
+        *,
+        sync: bool = False,
+        polled: bool = False,
+    ) -> None:
+        """Append *data* to ``parts/name`` in one ``write``; raises ``OSError``.
+
+        *polled*: the caller already delivered this record's change events
+        (``Watcher.poll``), once for all its files.
+        """
+        if not polled:
+            self._watcher.poll()
+        self.append((*parts, name), data, sync)
+
+    def append(self, key: Key, data: bytes, sync: bool = False) -> None:
+        """:meth:`write` for a ``(*parts, name)`` key, events already polled."""
+        entry = self._fds.get(key)
+        if entry is not None and not (self._stale or self._unwatched or self._torn or sync):
+            try:
+                self._fds.move_to_end(key)
+            except KeyError:  # evicted meanwhile by another thread: ours still holds it
+                pass
+            try:
+                written = os.write(entry.fd, data)
+            except OSError:
+                pass  # nothing was written: the slow path tells the cases apart
+            else:
+                if written == len(data):
+                    return
+                try:  # a short write (full disk, signal): the rest, as before
+                    while written < len(data):
+                        written += os.write(entry.fd, data[written:])
+                except OSError:
+                    with self._lock:
+                        self._drop(key)
+                    raise
+                return
+        with self._lock:
+            self._append_slow(key, data, sync)
+
+    def _append_slow(self, key: Key, data: bytes, sync: bool) -> None:
+        entry = self._current(key)
+        try:
+            self._write(key, entry, data, sync)
+        except OSError as exc:
+            if exc.errno != errno.EBADF:
+                self._drop(key)
+                raise
+            # Closed behind our back: not ours to close; reopen at the path, once.
+            self._drop(key, close=False)
+            entry = self._current(key)
+            try:
+                self._write(key, entry, data, sync)
+            except OSError:
+                self._drop(key)
+                raise
+
+    def _write(self, key: Key, entry: _Descriptor, data: bytes, sync: bool) -> None:
         torn = self._torn
         if torn and key in torn:  # end the cut-off line first, so this record starts its own
             data = b"\n" + data
-        try:
-            written = os.write(fd, data)
-            while written < len(data):  # only on a short write (full disk, signal)
-                written += os.write(fd, data[written:])
-            if sync:
-                os.fsync(fd)
-        except OSError:
-            self._drop(key)
-            raise
+        fd = entry.fd
+        written = os.write(fd, data)
+        while written < len(data):  # only on a short write (full disk, signal)
+            written += os.write(fd, data[written:])
+        if sync:
+            os.fsync(fd)
         if torn:
             torn.discard(key)
 
-    def _drop(self, key: tuple[str, ...]) -> None:
+    def _current(self, key: Key) -> _Descriptor:
+        """The open descriptor of ``key``, reopened when its file changed (caller locks)."""
+        entry = self._fds.get(key)
+        if entry is not None:
+            stale = self._stale
+            if not (stale and key in stale):
+                unwatched = self._unwatched
+                if not (unwatched and key in unwatched and self._changed(key, entry.fd)):
+                    self._fds.move_to_end(key)
+                    return entry
+            self._drop(key)
+        return self._open(key)
+
+    def _changed(self, key: Key, fd: int) -> bool:
+        """The fallback check: deleted, or no longer the file at the run's path."""
+        try:
+            st = os.fstat(fd)
+            if not st.st_nlink:
+                return True
+            return not _same_file(st, os.stat(self.path(key)))
+        except OSError:
+            return True
+
+    def _open(self, key: Key) -> _Descriptor:
+        for _ in range(3):
+            self._stale.discard(key)
+            entry = self._open_once(key)
+            # A change between opening and watching raised no event: look once, now.
+            if not self._changed(key, entry.fd):
+                return entry
+            self._drop(key)
+        entry = self._open_once(key)
+        self._unwatched.add(key)
+        return entry
+
+    def _open_once(self, key: Key) -> _Descriptor:
+        owner = (id(self), key)
+        wds: list[int] = []
+        watch = self._watcher.watch
+        notify = self._notify
+
+        def visit(dir_fd: int) -> None:
+            wd = watch(dir_fd, DIR_MASK, owner, notify)
+            if wd is not None:
+                wds.append(wd)
+
+        try:
+            fd, torn = _open_append(
+                self.root, key[:-1], key[-1], self.dir_mode, self.file_mode, visit
+            )
+        except BaseException:
+            for wd in wds:
+                self._watcher.unwatch(wd, owner)
+            raise
+        entry = _Descriptor(fd)
+        file_wd = watch(fd, FILE_MASK, owner, notify) if is_local_fs(fd) else None
+        self._wds[key] = wds if file_wd is None else [file_wd, *wds]
+        if file_wd is None or len(wds) != len(key):  # root + each folder below it
+            self._unwatched.add(key)
+        if torn:
+            self._torn.add(key)
+        self._fds[key] = entry
+        while len(self._fds) > self.max_open:
+            self._drop(next(iter(self._fds)))
+        return entry
+
+    def _drop(self, key: Key, *, close: bool = True) -> None:
         self._torn.discard(key)  # checked again when the file is reopened
-        fd = self._fds.pop(key, None)
-        if fd is not None:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._unwatched.discard(key)
+        owner = (id(self), key)
+        for wd in self._wds.pop(key, ()):
+            self._watcher.unwatch(wd, owner)
+        entry = self._fds.pop(key, None)
+        if entry is not None and not close:
+            entry.disown()
+        # Else closed when the last reference goes (now, unless a write holds it).
+
+    def close(self) -> None:
+        """Close every descriptor and drop its watches; a later write reopens."""
+        with self._lock:
+            for key in list(self._fds):
+                self._drop(key)
+            self._stale.clear()
 
     def forget_descriptors(self) -> None:
-        """After a fork: close this process's copies; files reopen on demand."""
-        for fd in self._fds.values():
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._fds.clear()
-        self._torn.clear()
+        """After a fork, in the child: close the inherited copies, start afresh.
 
-    close = forget_descriptors
+        The parent's watches belong to the parent's inotify instance (the child
+        has its own), and a lock another thread held at the fork is replaced.
+        """
+        self._lock = threading.RLock()
+        for entry in self._fds.values():
+            fd = entry.fd
+            entry.disown()
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._fds.clear()
+        self._wds.clear()
+        self._unwatched.clear()
+        self._stale.clear()
+        self._torn.clear()

@@ -18,12 +18,15 @@ import re
 import time
 from typing import Any, Final
 
-from ._routing import Route, route_of
+from ._events import LIFECYCLE, LOG, RUN_START
+from ._routing import Route, field_items, route_of
+from ._values import message_of, plain, safe_str
 
 __all__ = [
     "TextFormatter",
     "iso_utc",
     "make_line_safe",
+    "record_message",
     "record_ts",
     "truncate_utf8",
 ]
@@ -35,27 +38,42 @@ INDENT: Final = "  "
 _BREAKS_RE: Final = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 _CONTROL_RE: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x84\x86-\x9f]")
 
-#: The last second formatted, as one tuple so threads never mix two seconds.
+#: The last millisecond and second formatted, each one tuple so threads never mix two.
+_ms_cache: tuple[int, str] = (-1, "")
 _second_cache: tuple[int, str] = (-1, "")
 
 
 def iso_utc(created: float, msecs: float | None = None) -> str:
     """``created`` as ISO-8601 UTC with milliseconds and ``Z``."""
-    global _second_cache
-    sec = int(created)
+    global _ms_cache, _second_cache
+    stamp = int(created * 1000) if msecs is None else int(created) * 1000 + min(int(msecs), 999)
+    hit = _ms_cache
+    if hit[0] == stamp:
+        return hit[1]
+    sec, ms = divmod(stamp, 1000)
     cached = _second_cache
     if cached[0] != sec:
         cached = _second_cache = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
-    ms = int((created - sec) * 1000) if msecs is None else int(msecs)
-    return f"{cached[1]}.{min(ms, 999):03d}Z"
+    text = f"{cached[1]}.{ms:03d}Z"
+    _ms_cache = (stamp, text)
+    return text
 
 
 def record_ts(record: logging.LogRecord, route: Route) -> str:
     """The record's :func:`iso_utc` time, made once and shared by all its files."""
     ts = route.ts
     if ts is None:
-        ts = route.ts = iso_utc(record.created, record.msecs)
+        # One multiplication, not LogRecord.msecs: the same millisecond for every file.
+        ts = route.ts = iso_utc(record.created)
     return ts
+
+
+def record_message(record: logging.LogRecord, route: Route) -> str:
+    """The record's message (a placeholder when its formatting fails), made once."""
+    message = route.message
+    if message is None:
+        message = route.message = message_of(record)
+    return message
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -64,6 +82,8 @@ def _escape(match: re.Match[str]) -> str:
 
 def make_line_safe(text: str) -> str:
     """Indent every line after the first and escape control characters."""
+    if text.isprintable():  # no line break, no control character: nothing to do
+        return text
     if _CONTROL_RE.search(text):
         text = _BREAKS_RE.sub("\n", text)
         text = _CONTROL_RE.sub(_escape, text)
@@ -95,23 +115,26 @@ def _short(value: Any) -> str:
         if value.isprintable() and '"' not in value and "\\" not in value:
             return f'"{value}"'  # what json.dumps writes for it, without the call
         return json.dumps(value, ensure_ascii=False)
-    if kind is int:
+    if kind is int and -(10**18) < value < 10**18:
         return int.__repr__(value)
     if kind is float and math.isfinite(value):
         return float.__repr__(value)
     if value is None or kind is bool:
         return "null" if value is None else "true" if value else "false"
-    if isinstance(value, str):
-        return value if value and " " not in value else json.dumps(value, ensure_ascii=False)
+    data = plain(value)  # the same conversions as the trace
+    if isinstance(data, str):
+        return data if data and " " not in data else json.dumps(data, ensure_ascii=False)
     try:
-        return json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return str(value)
+        return json.dumps(data, ensure_ascii=False)
+    except Exception:
+        return safe_str(data)
 
 
-def message_with_traceback(record: logging.LogRecord, formatter: logging.Formatter) -> str:
+def message_with_traceback(
+    record: logging.LogRecord, formatter: logging.Formatter, route: Route | None = None
+) -> str:
     """The record's message, followed by its traceback and stack when it has them."""
-    text = record.getMessage()
+    text = message_of(record) if route is None else record_message(record, route)
     if record.exc_info and not record.exc_text:
         record.exc_text = formatter.formatException(record.exc_info)
     if record.exc_text:
@@ -132,15 +155,21 @@ class TextFormatter(logging.Formatter):
     def __init__(self, max_record_bytes: int = 64 * 1024) -> None:
         super().__init__()
         self.max_record_bytes = max_record_bytes
+        self._heads: dict[tuple[str, object], str] = {}
 
     def where(self, stage: object) -> str:
         return "[run]" if stage is None else f"[stage {stage}]"
 
     def format_body(self, record: logging.LogRecord, route: Route) -> str:
         """The message part: message (+ fields of custom events, header of run_start)."""
-        text = truncate_utf8(message_with_traceback(record, self), self.max_record_bytes)
+        if record.exc_info or record.exc_text or record.stack_info:
+            text = message_with_traceback(record, self, route)
+        else:
+            text = route.message or record_message(record, route)
+        if len(text) > self.max_record_bytes >> 2:  # else it cannot exceed the limit
+            text = truncate_utf8(text, self.max_record_bytes)
         event, fields = route.event, route.fields
-        if event == "run_start":
+        if event == RUN_START:
             header = {
                 "run_id": route.run_id,
                 "account": route.account_id,
@@ -152,8 +181,17 @@ class TextFormatter(logging.Formatter):
             }
             head = "".join(f"\n{key}: {_short(value)}" for key, value in header.items())
             text += truncate_utf8(head, self.max_record_bytes)
-        elif event is not None and event not in _LIFECYCLE and fields:
-            pairs = " ".join(f"{key}={_short(value)}" for key, value in fields.items())
+        elif event is not None and fields and event not in LIFECYCLE and event != LOG:
+            shown = []
+            for key, value in field_items(route):
+                kind = type(value)
+                if (kind is int and -(10**18) < value < 10**18) or (
+                    kind is str and value and value.isalnum()
+                ):
+                    shown.append(f"{key}={value}")
+                else:
+                    shown.append(f"{key}={_short(value)}")
+            pairs = " ".join(shown)
             text = f"{text} {truncate_utf8(pairs, self.max_record_bytes)}"
         return text
 
@@ -167,21 +205,9 @@ class TextFormatter(logging.Formatter):
     def format_record(self, record: logging.LogRecord, route: Route) -> str:
         """One record as its full text, ending with a newline."""
         body = make_line_safe(self.format_body(record, route))
-        return (
-            f"{record_ts(record, route)} {record.levelname:<7} {self.where(route.stage)} {body}\n"
-        )
-
-
-_LIFECYCLE: Final = frozenset(
-    {
-        "run_start",
-        "run_end",
-        "stage_start",
-        "stage_progress",
-        "stage_complete",
-        "stage_error",
-        "stage_retry",
-        "stage_revoked",
-        "log",
-    }
-)
+        head = self._heads.get((record.levelname, route.stage))
+        if head is None:
+            head = f" {record.levelname:<7} {self.where(route.stage)} "
+            if len(self._heads) < 1024:
+                self._heads[(record.levelname, route.stage)] = head
+        return f"{route.ts or record_ts(record, route)}{head}{body}\n"

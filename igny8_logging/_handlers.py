@@ -1,56 +1,44 @@
 """The ``logging.Handler`` classes: one per kind of file in a run folder.
 
-Each handler routes a record by its run context (see :mod:`._routing`), renders
-it once, and appends the bytes to the primary tree under ``base_dir`` and, when
-configured, to the mirror under ``shared_dir`` through the same
-:class:`~._files.FileTree` code.  ``emit`` never raises: a failing destination
-is reported once on stderr until it works again and counted in ``failures``.
+Each handler routes a record by its run context (see :mod:`._routing`), gets
+its bytes from :mod:`._render` (made once per record, whichever handler or
+destination asks first), and appends them to the primary tree under
+``base_dir`` and, when configured, to the mirror under ``shared_dir`` through
+the same :class:`~._files.FileTree` code: one ``write`` per record per file on
+an ``O_APPEND`` descriptor, nothing buffered.
+
+``handle`` takes no handler lock: an ``O_APPEND`` write is atomic, and the
+descriptor cache has its own (re-entrant) lock.  The handler's lock still
+exists for ``acquire`` / ``release`` callers (``dictConfig``, ``logging.shutdown``).
+``emit`` never raises: a failing destination is reported once until it works
+again and counted (:class:`~._report.FailureLog`; :meth:`BaseRunHandler.report`
+is the override point).
 """
 
 from __future__ import annotations
 
-import functools
+import copy
 import logging
 import os
-import sys
-from typing import Any, Final
+from typing import Final, Literal, get_args
 
+from ._events import SYNC_EVENTS
 from ._files import FileTree
 from ._format import TextFormatter, make_line_safe, truncate_utf8
 from ._ids import RUN_LOG, TRACE_FILE, default_base_dir, stage_file
-from ._routing import Route, route_of
-from ._trace import TraceFormatterMixin
+from ._render import text_bytes, text_formatter, trace_bytes
+from ._report import FailureLog, write_stderr
+from ._routing import ROUTE_ATTR, Route, route_of
+from ._trace import JsonBackend, TraceFormatter, trace_formatter
+from ._values import safe_str
+from ._watch import WATCHER
 
-__all__ = ["BaseRunHandler", "RunLogHandler", "StageLogHandler", "TraceHandler"]
+__all__ = ["BaseRunHandler", "FsyncPolicy", "RunLogHandler", "StageLogHandler", "TraceHandler"]
 
-FSYNC_POLICIES: Final = ("never", "stage", "always")
-#: Events after which the ``stage`` fsync policy syncs the files.
-SYNC_EVENTS: Final = frozenset({"stage_complete", "stage_error", "run_end"})
-
-
-@functools.lru_cache(maxsize=8)
-def _shared_text_formatter(max_record_bytes: int) -> TextFormatter:
-    # One instance per size, so the run and stage handlers share the rendering.
-    return TextFormatter(max_record_bytes)
-
-
-def trace_formatter(
-    backend: str = "auto", max_record_bytes: int = 64 * 1024
-) -> TraceFormatterMixin:
-    """A trace formatter on *backend*: ``"json"``, ``"orjson"`` or ``"auto"``."""
-    if backend not in ("auto", "json", "orjson"):
-        raise ValueError(f"unknown json backend {backend!r}: use 'auto', 'json' or 'orjson'")
-    if backend != "json":
-        try:
-            from ._trace_orjson import OrjsonTraceFormatter
-        except ImportError:
-            if backend == "orjson":
-                raise
-        else:
-            return OrjsonTraceFormatter(max_record_bytes)
-    from ._trace_json import JsonTraceFormatter
-
-    return JsonTraceFormatter(max_record_bytes)
+FsyncPolicy = Literal["never", "stage", "always"]
+FSYNC_POLICIES: Final = get_args(FsyncPolicy)
+PathArg = str | os.PathLike[str] | None
+_poll: Final = WATCHER.poll
 
 
 class BaseRunHandler(logging.Handler):
@@ -62,35 +50,38 @@ class BaseRunHandler(logging.Handler):
 
     def __init__(
         self,
-        base_dir: str | os.PathLike[str] | None = None,
-        shared_dir: str | os.PathLike[str] | None = None,
+        base_dir: PathArg = None,
+        shared_dir: PathArg = None,
         *,
         level: int | str = logging.NOTSET,
         dir_mode: int = 0o750,
         file_mode: int = 0o640,
         max_record_bytes: int = 64 * 1024,
         max_open_files: int = 32,
-        fsync: str = "never",
+        fsync: FsyncPolicy = "never",
     ) -> None:
         super().__init__(level)
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {FSYNC_POLICIES}, not {fsync!r}")
-        if not isinstance(max_record_bytes, int) or max_record_bytes < 64:
+        if type(max_record_bytes) is not int or max_record_bytes < 64:
             raise ValueError("max_record_bytes must be an int >= 64")
         self.base_dir = os.fspath(base_dir) if base_dir is not None else default_base_dir()
         self.shared_dir = os.fspath(shared_dir) if shared_dir is not None else None
         self.max_record_bytes = max_record_bytes
-        self.fsync = fsync
-        tree_opts: dict[str, Any] = {
-            "dir_mode": dir_mode,
-            "file_mode": file_mode,
-            "max_open": max_open_files,
-        }
-        self.trees = [FileTree(self.base_dir, label="primary", **tree_opts)]
+        self.fsync: FsyncPolicy = fsync
+        roots = [("primary", self.base_dir)]
         if self.shared_dir is not None:
-            self.trees.append(FileTree(self.shared_dir, label="mirror", **tree_opts))
-        self.refused = 0
-        self._refusal_reported = False
+            roots.append(("mirror", self.shared_dir))
+        #: The primary tree, then the mirror's when ``shared_dir`` is set.
+        self.trees = [
+            FileTree(root, label=label, dir_mode=dir_mode, file_mode=file_mode,
+                     max_open=max_open_files)
+            for label, root in roots
+        ]  # fmt: skip
+        #: Failures per destination (``"primary"``, ``"mirror"``) and refusals (``"refused"``).
+        self.failure_log = FailureLog(type(self).__name__, emit=self.report)
+        self._failed_once = False
+        self._text = text_formatter(max_record_bytes)
 
     # -- hooks -------------------------------------------------------------
 
@@ -102,100 +93,117 @@ class BaseRunHandler(logging.Handler):
         """The bytes appended for *record*, ending with a newline."""
         raise NotImplementedError
 
-    def report(self, message: str) -> None:
-        """Tell the operator about a failure (once per episode); stderr by default."""
-        try:
-            sys.stderr.write(f"igny8_logging: {type(self).__name__}: {message}\n")
-            sys.stderr.flush()
-        except Exception:
-            pass
+    def report(self, line: str) -> None:
+        """Tell the operator about a failure (once per episode) or a recovery.
+
+        *line* reads ``"<HandlerClass>: <what happened>"``; the default writes it
+        on stderr (silent when ``logging.raiseExceptions`` is false).
+        """
+        write_stderr(line)
 
     # -- counts ------------------------------------------------------------
 
     @property
     def failures(self) -> dict[str, int]:
         """Failed writes per destination: ``{"primary": n, "mirror": n}``."""
-        return {tree.label: tree.failures for tree in self.trees}
+        counts = self.failure_log.counts
+        return {tree.label: counts[tree.label] for tree in self.trees}
+
+    @property
+    def refused(self) -> int:
+        """Records refused for naming an invalid run, tenant or stage."""
+        return self.failure_log.counts["refused"]
 
     # -- logging.Handler -----------------------------------------------------
 
+    def handle(self, record: logging.LogRecord) -> logging.LogRecord | bool:  # type: ignore[override]
+        """Filter, then emit without the handler lock (see the module docstring)."""
+        if self.filters:
+            rv = self.filter(record)
+            if not rv:
+                return rv
+            if isinstance(rv, logging.LogRecord):  # Python 3.12+: a filter may replace it
+                record = rv
+        self.emit(record)
+        return True
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            try:
-                route = route_of(record)
-            except ValueError as exc:
-                self._refuse(exc)
-                return
+            route = record.__dict__.get(ROUTE_ATTR)
             if route is None:
+                route = self._route(record)
+            if not route:
                 return
             name = self.filename(record, route)
             if name is None:
                 return
             data = self.render(record, route)
-            sync = self.fsync == "always" or (self.fsync == "stage" and route.event in SYNC_EVENTS)
-            parts = route.parts
+            if not route.polled:  # once per record, for every handler and tree
+                route.polled = True
+                _poll()
+            fsync = self.fsync
+            sync = fsync != "never" and (fsync == "always" or route.event in SYNC_EVENTS)
+            key = (*route.parts, name)
             for tree in self.trees:
                 try:
-                    tree.write(parts, name, data, sync=sync)
+                    tree.append(key, data, sync)
                 except Exception as exc:
-                    self._failed(tree, parts, name, exc)
+                    self._failed(tree, key, exc)
                 else:
-                    if tree.failing:
-                        tree.failing = False
-                        self.report(f"{tree.label} {tree.root!r} works again")
+                    if self._failed_once:
+                        self.failure_log.recovered(
+                            tree.label, f"{tree.label} {tree.root!r} works again"
+                        )
         except Exception:
             self.handleError(record)
 
-    def _refuse(self, exc: ValueError) -> None:
-        self.refused += 1
-        if not self._refusal_reported:
-            self._refusal_reported = True
-            self.report(f"record refused, not written: {exc} (further refusals are counted)")
+    def _route(self, record: logging.LogRecord) -> Route | None:
+        try:
+            return route_of(record)
+        except ValueError as exc:
+            self.failure_log.failed("refused", f"record refused, not written: {exc}")
+            return None
 
-    def _failed(self, tree: FileTree, parts: tuple[str, ...], name: str, exc: Exception) -> None:
-        tree.failures += 1
-        if not tree.failing:
-            tree.failing = True
-            where = os.path.join(tree.root, *parts, name)
-            self.report(
-                f"cannot write {tree.label} {where!r}: {exc} "
-                "(further failures are counted, not reported, until it works again)"
-            )
+    def _failed(self, tree: FileTree, key: tuple[str, ...], exc: Exception) -> None:
+        self._failed_once = True
+        where = tree.path(key)
+        self.failure_log.failed(tree.label, f"cannot write {tree.label} {where!r}: {exc}")
 
     def flush(self) -> None:
         """Nothing is buffered: every record is written when it is emitted."""
 
     def close(self) -> None:
-        with self.lock:  # type: ignore[union-attr]
-            for tree in self.trees:
-                tree.close()
+        for tree in self.trees:
+            tree.close()
         super().close()
 
-
-def _stamp(record: logging.LogRecord, route: Route) -> None:
-    """Give the route's ids to a user's formatter as attributes (``%(run_id)s``...)."""
-    d = record.__dict__
-    for key, value in (
-        ("run_id", route.run_id),
-        ("account_id", route.account_id),
-        ("site_id", route.site_id),
-        ("stage", route.stage),
-        ("event", route.event),
-    ):
-        d.setdefault(key, value)
+    def _user_format(
+        self, formatter: logging.Formatter, record: logging.LogRecord, route: Route
+    ) -> str:
+        """A user's formatter on a copy of the record that shows the route's ids as attributes
+        (``%(run_id)s``...), so later handlers see the record unchanged."""
+        clone = copy.copy(record)
+        d = clone.__dict__
+        for key, value in (
+            ("run_id", route.run_id),
+            ("account_id", route.account_id),
+            ("site_id", route.site_id),
+            ("stage", route.stage),
+            ("event", route.event),
+        ):
+            d.setdefault(key, value)
+        return safe_str(formatter.format(clone))
 
 
 class _TextHandler(BaseRunHandler):
     def render(self, record: logging.LogRecord, route: Route) -> bytes:
-        formatter = self.formatter or _shared_text_formatter(self.max_record_bytes)
+        formatter = self.formatter
+        if formatter is None:
+            data = route.rendered.get(self._text)
+            return text_bytes(self._text, record, route) if data is None else data
         if isinstance(formatter, TextFormatter):
-            data = route.rendered.get(formatter)
-            if data is None:
-                text = formatter.format_record(record, route)
-                data = route.rendered[formatter] = text.encode("utf-8", "backslashreplace")
-            return data
-        _stamp(record, route)
-        text = truncate_utf8(formatter.format(record), self.max_record_bytes)
+            return text_bytes(formatter, record, route)
+        text = truncate_utf8(self._user_format(formatter, record, route), self.max_record_bytes)
         return (make_line_safe(text) + "\n").encode("utf-8", "backslashreplace")
 
 
@@ -216,19 +224,34 @@ class StageLogHandler(_TextHandler):
 class TraceHandler(BaseRunHandler):
     """Writes events and ``WARNING``+ records to ``{run folder}/run_trace.jsonl``.
 
-    ``json_backend`` picks python-json-logger's serializer: ``"orjson"`` (extra
-    ``fast``), ``"json"`` (standard library) or ``"auto"`` (orjson when installed).
+    ``json_backend``: ``"orjson"`` (extra ``fast``), ``"json"`` (standard
+    library) or ``"auto"`` (orjson when installed); both write the same bytes.
     """
 
     def __init__(
         self,
-        base_dir: str | os.PathLike[str] | None = None,
-        shared_dir: str | os.PathLike[str] | None = None,
+        base_dir: PathArg = None,
+        shared_dir: PathArg = None,
         *,
-        json_backend: str = "auto",
-        **opts: Any,
+        level: int | str = logging.NOTSET,
+        dir_mode: int = 0o750,
+        file_mode: int = 0o640,
+        max_record_bytes: int = 64 * 1024,
+        max_open_files: int = 32,
+        fsync: FsyncPolicy = "never",
+        json_backend: JsonBackend = "auto",
     ) -> None:
-        super().__init__(base_dir, shared_dir, **opts)
+        super().__init__(
+            base_dir,
+            shared_dir,
+            level=level,
+            dir_mode=dir_mode,
+            file_mode=file_mode,
+            max_record_bytes=max_record_bytes,
+            max_open_files=max_open_files,
+            fsync=fsync,
+        )
+        self.json_backend: JsonBackend = json_backend
         self.trace_formatter = trace_formatter(json_backend, self.max_record_bytes)
 
     def filename(self, record: logging.LogRecord, route: Route) -> str | None:
@@ -238,11 +261,10 @@ class TraceHandler(BaseRunHandler):
 
     def render(self, record: logging.LogRecord, route: Route) -> bytes:
         formatter = self.formatter
-        if isinstance(formatter, TraceFormatterMixin):
-            text = formatter.format_trace(record, route)
-        elif formatter is not None:
-            _stamp(record, route)
-            text = make_line_safe(formatter.format(record)) + "\n"
-        else:
-            text = self.trace_formatter.format_trace(record, route)
+        if formatter is None:
+            data = route.rendered.get(self.trace_formatter)
+            return trace_bytes(self.trace_formatter, record, route) if data is None else data
+        if isinstance(formatter, TraceFormatter):
+            return trace_bytes(formatter, record, route)
+        text = make_line_safe(self._user_format(formatter, record, route)) + "\n"
         return text.encode("utf-8", "backslashreplace")

@@ -2,50 +2,83 @@
 
 A record belongs to a run when it carries ``run_id`` (``extra={"run_id": ...}``)
 or is emitted inside :func:`~igny8_logging.bind_run`; to a stage when it carries
-``stage`` (or the binding has one).  The answer is computed once per record and
-kept on it, so the run, stage and trace handlers share the work.
+``stage`` (or the binding has one).  The answer, a :class:`Route`, is computed
+once per record and kept on it (attribute :data:`ROUTE_ATTR`), so the run,
+stage and trace handlers, and any other destination, share the work, and the
+renderings made from it (:mod:`._render`).
+
+A caller that already knows the route (``RunLogger``, whose ids were validated
+when it was made) may attach one with :func:`make_route`:
+``extra={ROUTE_ATTR: make_route(ref, stage, event, fields)}`` (plus the usual
+``run_id``... attributes, for user formatters); the handlers then skip routing.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ._context import current_run
 from ._ids import RunRef, Stage, check_stage
 
-__all__ = ["FIELDS_ATTR", "ROUTING_KEYS", "Route", "route_of"]
+__all__ = [
+    "COMMON_KEYS",
+    "FIELDS_ATTR",
+    "RECORD_ATTRS",
+    "ROUTE_ATTR",
+    "ROUTING_KEYS",
+    "Route",
+    "field_items",
+    "make_route",
+    "route_of",
+]
 
-#: The record attribute the adapter uses for fields whose names clash with
-#: ``LogRecord`` attributes (``name``, ``module``...), which ``extra=`` refuses.
+#: The record attribute for fields whose names clash with ``LogRecord``
+#: attributes (``name``, ``module``...), which ``extra=`` refuses.
 FIELDS_ATTR: Final = "_igny8_fields"
-_ROUTE_ATTR: Final = "_igny8_route"
+#: The record attribute holding the record's :class:`Route` (``False``: no run).
+ROUTE_ATTR: Final = "_igny8_route"
 
 ROUTING_KEYS: Final = frozenset({"run_id", "account_id", "site_id", "stage", "event"})
-_STANDARD: Final = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
-    "message",
-    "asctime",
-    "taskName",
-}
-_SKIP: Final = _STANDARD | ROUTING_KEYS
+_INIT_KEYS: Final = tuple(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
+#: Attribute names a ``LogRecord`` has of its own (``extra=`` may not set them):
+#: the one copy of that set (the adapter imports it).
+RECORD_ATTRS: Final = frozenset(_INIT_KEYS) | {"message", "asctime", "taskName"}
+_SKIP: Final = RECORD_ATTRS | ROUTING_KEYS
 _UNSET: Final[Any] = object()
+#: The keys every trace line starts with, in order.
+COMMON_KEYS: Final = ("ts", "event", "level", "run_id", "account_id", "site_id", "stage", "message")
+_COMMON: Final = frozenset(COMMON_KEYS)
 
 
-@dataclass(slots=True, eq=False)
 class Route:
     """Where one record goes, and what it says besides its message."""
 
-    ref: RunRef
-    stage: Stage | None
-    event: str | None
-    fields: dict[str, Any]
-    #: The run folder below a tree's root (``ref.parts``, computed once).
-    parts: tuple[str, ...]
-    #: Rendered payloads shared between handlers, keyed by renderer.
-    rendered: dict[object, bytes] = field(default_factory=dict)
-    #: The record's ISO-8601 time, made once for every file (see ``_format.record_ts``).
+    #: The record's ISO-8601 time, made once for every file.
     ts: str | None = None
+    #: The record's message (``getMessage``, or a placeholder), made once.
+    message: str | None = None
+    #: ``fields`` under the names both the text logs and the trace show.
+    items: list[tuple[str, Any]] | None = None
+    #: Whether this record's file-change events were delivered (see ``_watch``).
+    polled: bool = False
+
+    def __init__(
+        self,
+        ref: RunRef,
+        stage: Stage | None,
+        event: str | None,
+        fields: dict[str, Any],
+        parts: tuple[str, ...],
+    ) -> None:
+        self.ref = ref
+        self.stage = stage
+        self.event = event
+        self.fields = fields
+        #: The run folder below a tree's root (``ref.parts``, computed once).
+        self.parts = parts
+        #: Rendered payloads shared between destinations, keyed by renderer.
+        self.rendered: dict[object, bytes] = {}
 
     @property
     def run_id(self) -> str:
@@ -60,10 +93,23 @@ class Route:
         return self.ref.site_id
 
 
+def make_route(
+    ref: RunRef,
+    stage: Stage | None,
+    event: str | None,
+    fields: dict[str, Any],
+    parts: tuple[str, ...] | None = None,
+) -> Route:
+    """A route from ids already validated (a ``RunLogger``'s); attach it as :data:`ROUTE_ATTR`."""
+    return Route(ref, stage, event, fields, ref.parts if parts is None else parts)
+
+
 _REF_TYPES: Final = (str, int, type(None))
-_MAX_REFS: Final = 1024
+_MAX_CACHED: Final = 1024
 #: Validated refs and their folders by (run id, account, site and their types).
 _refs: dict[tuple[object, ...], tuple[RunRef, tuple[str, ...]]] = {}
+#: Validated stages by (value, type).
+_stages: dict[tuple[object, type], Stage] = {}
 
 
 def _checked_ref(run_id: object, account: object, site: object) -> tuple[RunRef, tuple[str, ...]]:
@@ -81,14 +127,40 @@ def _checked_ref(run_id: object, account: object, site: object) -> tuple[RunRef,
     ref = RunRef.checked(run_id, account, site)
     made = (ref, ref.parts)
     if cacheable:
-        if len(_refs) >= _MAX_REFS:
+        if len(_refs) >= _MAX_CACHED:
             _refs.clear()
         _refs[key] = made
     return made
 
 
+def _checked_stage(stage: object) -> Stage:
+    kind = type(stage)
+    if kind is int or kind is str:
+        hit = _stages.get((stage, kind))
+        if hit is not None:
+            return hit
+        checked = check_stage(stage)
+        if len(_stages) >= _MAX_CACHED:
+            _stages.clear()
+        _stages[(stage, kind)] = checked
+        return checked
+    return check_stage(stage)
+
+
+_TAIL: Final = len(_INIT_KEYS)
+_LAST: Final = _INIT_KEYS[-1]
+
+
 def _fields(record_dict: dict[str, Any]) -> dict[str, Any]:
-    extra = {key: record_dict[key] for key in record_dict.keys() - _SKIP if key[:1] != "_"}
+    """The record's ``extra`` keys that are fields (not routing keys, not private)."""
+    keys = list(record_dict)
+    # extra= keys follow LogRecord.__init__'s own in the dict: look only at those,
+    # unless something (a record factory) changed the order.
+    tail = keys[_TAIL:] if len(keys) > _TAIL and keys[_TAIL - 1] == _LAST else keys
+    extra: dict[str, Any] = {}
+    for key in tail:
+        if key not in _SKIP and key[:1] != "_":
+            extra[key] = record_dict[key]
     named = record_dict.get(FIELDS_ATTR)
     if named:
         extra.update(named)
@@ -102,14 +174,14 @@ def route_of(record: logging.LogRecord) -> Route | None:
     fails validation (such a record is refused, never written).
     """
     d = record.__dict__
-    cached = d.get(_ROUTE_ATTR)
+    cached = d.get(ROUTE_ATTR)
     if cached is not None:
         return cached or None
     context = current_run()
     run_id = d.get("run_id")
     if run_id is None:
         if context is None:
-            d[_ROUTE_ATTR] = False
+            d[ROUTE_ATTR] = False
             return None
         run_id = context.run_id
     elif context is not None and context.run_id != run_id:
@@ -124,13 +196,44 @@ def route_of(record: logging.LogRecord) -> Route | None:
     ref, parts = _checked_ref(
         run_id, None if account is _UNSET else account, None if site is _UNSET else site
     )
-    stage = None if stage is _UNSET or stage is None else check_stage(stage)
+    stage = None if stage is _UNSET or stage is None else _checked_stage(stage)
     event = d.get("event")
-    if event is not None and not isinstance(event, str):
-        event = str(event)
+    if event is not None and type(event) is not str:
+        event = _event_name(event)
     route = Route(ref, stage, event, _fields(d), parts)
-    d[_ROUTE_ATTR] = route
+    d[ROUTE_ATTR] = route
     return route
+
+
+def _event_name(event: object) -> str:
+    try:
+        return str(event)
+    except Exception:  # a hostile __str__
+        return f"<unprintable {type(event).__name__}>"
+
+
+def field_items(route: Route) -> list[tuple[str, Any]]:
+    """The route's fields under the names every file shows them by.
+
+    A field never replaces a common key of the trace: one whose name is taken
+    gets ``_`` appended until it is free, in the trace and the text logs alike.
+    """
+    items = route.items
+    if items is None:
+        items = []
+        taken: set[str] | None = None
+        for name, value in route.fields.items():
+            key = name
+            if key in _COMMON or (taken is not None and key in taken):
+                if taken is None:
+                    taken = {*_COMMON, *(used for used, _ in items)}
+                while key in taken:
+                    key += "_"
+            if taken is not None:
+                taken.add(key)
+            items.append((key, value))
+        route.items = items
+    return items
 
 
 class RunContextFilter(logging.Filter):

@@ -1,150 +1,207 @@
-"""The trace (``run_trace.jsonl``): one JSON object per line, via python-json-logger.
+"""The trace (``run_trace.jsonl``): one JSON object per line, the same bytes from either backend.
 
-:class:`TraceFormatterMixin` builds the event mapping (common keys first, then
-the record's fields) and bounds its size; the serializer comes from the
-python-json-logger formatter it is mixed into: :mod:`._trace_json` (standard
-library ``json``) or :mod:`._trace_orjson` (orjson, extra ``fast``).
+:class:`TraceFormatter` builds the event mapping (common keys first, then the
+record's fields, made JSON-safe by :func:`._values.plain` with
+python-json-logger's conversions) and bounds its size.  It does **not** inherit
+python-json-logger's ``JsonFormatter``: that formatter's pipeline (``add_fields``,
+``rename_fields``, ``static_fields``, ``process_log_record``...) builds another
+mapping than the trace's contract, and running it only to switch it off cost
+more than the rest of a record.  It uses python-json-logger's encoder helpers
+(``pythonjsonlogger.defaults``) for the values JSON cannot hold.  A user who
+wants python-json-logger's own pipeline sets a ``JsonFormatter`` on the
+``TraceHandler`` (dictConfig ``formatter``): it then replaces this layout.
+
+One byte format, whichever backend: compact separators, UTF-8 (not ``\\uXXXX``
+for non-ASCII), lone surrogates escaped as ``\\udXXX``, floats as Python's
+``repr``.  The ``json`` backend (:mod:`._trace_json`) is that definition;
+the ``orjson`` backend (:mod:`._trace_orjson`, extra ``fast``) encodes the same
+bytes in a fraction of the time and hands a record to the ``json`` encoder when
+orjson would write it differently (a float below 1e-4, a lone surrogate, an
+integer past 64 bits).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
-import math
-from typing import Any, Final
+import re
+from typing import Any, Final, Literal
 
-from pythonjsonlogger import defaults as pjl_defaults
+from ._format import record_message, record_ts, truncate_utf8
+from ._routing import COMMON_KEYS, Route, field_items, route_of
+from ._values import message_of, plain, safe_str
 
-from ._format import record_ts, truncate_utf8
-from ._routing import Route, route_of
+__all__ = ["COMMON_KEYS", "JsonBackend", "TraceFormatter", "dumps_json", "trace_formatter"]
 
-__all__ = ["COMMON_KEYS", "TraceFormatterMixin", "json_default"]
-
-COMMON_KEYS: Final = ("ts", "event", "level", "run_id", "account_id", "site_id", "stage", "message")
+JsonBackend = Literal["auto", "json", "orjson"]
 #: A line is re-encoded with shortened fields when it grows past
 #: ``max_record_bytes * _LINE_FACTOR``.
 _LINE_FACTOR: Final = 3
-_MAX_DEPTH: Final = 32
+_SURROGATE_RE: Final = re.compile("[\ud800-\udfff]")
+_encode: Final = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
+).encode
 
 
-def json_default(obj: Any) -> Any:
-    """python-json-logger's conversions (ISO-8601 dates...), else ``str()``."""
-    if pjl_defaults.use_datetime_any(obj):
-        return pjl_defaults.datetime_any(obj)
-    if pjl_defaults.use_exception_default(obj):
-        return pjl_defaults.exception_default(obj)
-    if pjl_defaults.use_traceback_default(obj):
-        return pjl_defaults.traceback_default(obj)
-    if pjl_defaults.use_enum_default(obj):
-        return pjl_defaults.enum_default(obj)
-    if pjl_defaults.use_bytes_default(obj):
-        return pjl_defaults.bytes_default(obj)
-    if pjl_defaults.use_dataclass_default(obj):
-        return pjl_defaults.dataclass_default(obj)
-    if pjl_defaults.use_type_default(obj):
-        return pjl_defaults.type_default(obj)
-    if isinstance(obj, (set, frozenset, tuple)):
-        return list(obj)
-    return pjl_defaults.unknown_default(obj)
+def _escape_surrogate(match: re.Match[str]) -> str:
+    return f"\\u{ord(match[0]):04x}"
 
 
-def _plain(value: Any, depth: int = 0) -> Any:
-    """A copy of *value* that any JSON encoder accepts (the slow, safe path)."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        # Outside 64 bits a reader would get a float; past 4300 digits str() raises.
-        return value if -(2**63) <= value < 2**64 else pjl_defaults.unknown_default(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if depth >= _MAX_DEPTH:
-        return pjl_defaults.unknown_default(value)
-    if isinstance(value, dict):
-        return {str(key): _plain(item, depth + 1) for key, item in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_plain(item, depth + 1) for item in value]
-    converted = json_default(value)
-    if converted is value or isinstance(converted, str):
-        return converted if isinstance(converted, str) else str(converted)
-    return _plain(converted, depth + 1)
+def dumps_json(data: Any) -> bytes:
+    """The trace's byte format for plain *data* (see the module docstring), newline included."""
+    try:
+        text = _encode(data)
+    except (TypeError, ValueError, RecursionError):  # not plain after all (a subclass's hook)
+        text = _encode(plain(data))
+    try:
+        return (text + "\n").encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: written as JSON escapes
+        return (_SURROGATE_RE.sub(_escape_surrogate, text) + "\n").encode("utf-8")
 
 
-def _shorten(value: Any, limit: int) -> Any:
-    if isinstance(value, str):
-        return truncate_utf8(value, limit)
-    return value
+def _small_float(value: Any) -> bool:
+    """Whether *value* holds a float orjson writes unlike ``repr`` (0 < |x| < 1e-4)."""
+    if type(value) is float:
+        return value != 0.0 and -1e-4 < value < 1e-4
+    if type(value) is list:
+        return any(_small_float(item) for item in value)
+    if type(value) is dict:
+        return any(_small_float(item) for item in value.values())
+    return False
 
 
-class TraceFormatterMixin(logging.Formatter):
-    """Builds trace events; the python-json-logger base class serializes them.
+def _plain_field(value: Any) -> tuple[Any, bool]:
+    """*value* ready for any encoder, and whether orjson would write it unlike ``json``."""
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return value, False
+    if kind is int:
+        if -(2**63) <= value < 2**64:
+            return value, False
+    elif (
+        kind is float
+        and (value >= 1e-4 or value <= -1e-4 or value == 0.0)
+        and value - value == 0.0  # finite
+    ):
+        return value, False
+    data = plain(value)
+    return data, _small_float(data)
+
+
+class TraceFormatter(logging.Formatter):
+    """Builds trace events and encodes them (``backend``: ``"json"`` or ``"orjson"``).
 
     Override :meth:`event_data` to add or reshape keys.
     """
 
-    max_record_bytes: int = 64 * 1024
+    backend: str = "json"
 
-    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:  # python-json-logger's
-        raise NotImplementedError
+    def __init__(self, max_record_bytes: int = 64 * 1024) -> None:
+        super().__init__()
+        self.max_record_bytes = max_record_bytes
 
     def event_data(self, record: logging.LogRecord, route: Route) -> dict[str, Any]:
         """The mapping written for *record* (common keys first, then fields)."""
+        data, _ = self._event_data(record, route)
+        return data
+
+    def _event_data(self, record: logging.LogRecord, route: Route) -> tuple[dict[str, Any], bool]:
         limit = self.max_record_bytes
-        message = truncate_utf8(record.getMessage(), limit)
+        message = route.message or record_message(record, route)
+        if len(message) > limit >> 2:  # else it cannot exceed the limit
+            message = truncate_utf8(message, limit)
+        ref = route.ref
         data: dict[str, Any] = {
-            "ts": record_ts(record, route),
+            "ts": route.ts or record_ts(record, route),
             "event": route.event or "log",
             "level": record.levelname,
-            "run_id": route.ref.run_id,
-            "account_id": route.ref.account_id,
-            "site_id": route.ref.site_id,
+            "run_id": ref.run_id,
+            "account_id": ref.account_id,
+            "site_id": ref.site_id,
             "stage": route.stage,
             "message": message,
         }
         short = limit // 4  # a str this long cannot exceed the limit in UTF-8
-        for name, value in route.fields.items():
-            key = name
-            while key in data:  # holds the common keys: a field never replaces one
-                key += "_"
-            # Made plain here, not by the encoder, so every backend writes the same
-            # text (orjson would write NaN as null, json huge ints as numbers).
+        slow = False
+        for key, value in field_items(route):
             kind = type(value)
-            plain = (
-                (kind is str and len(value) <= short)
-                or (kind is int and -(2**63) <= value < 2**64)
-                or value is None
-                or kind is bool
-                or (kind is float and math.isfinite(value))
-            )
-            data[key] = value if plain else _shorten(_plain(value), limit)
+            if kind is str:
+                data[key] = value if len(value) <= short else truncate_utf8(value, limit)
+                continue
+            if (kind is int and -(2**63) <= value < 2**64) or (
+                kind is float and (value >= 1e-4 or value <= -1e-4) and value - value == 0.0
+            ):
+                data[key] = value  # the common plain numbers, without a call
+                continue
+            made, odd = _plain_field(value)
+            slow = slow or odd
+            data[key] = truncate_utf8(made, limit) if type(made) is str else made
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text and data.get("traceback") is None:
             used = len(message.encode("utf-8", "surrogatepass"))
-            data["traceback"] = truncate_utf8(record.exc_text, max(limit - used, 0))
-        return data
+            data["traceback"] = truncate_utf8(safe_str(record.exc_text), max(limit - used, 0))
+        return data, slow
 
-    def serialize(self, data: dict[str, Any]) -> str:
-        """JSON text for *data*; values no encoder takes become their ``str()``."""
-        try:
-            return self.jsonify_log_record(data)
-        except Exception:  # unencodable values: huge ints, NaN, cycles...
-            return self.jsonify_log_record(_plain(data))
+    def encode(self, data: dict[str, Any], slow: bool = False) -> bytes:
+        """The line for plain *data*, newline included (the ``json`` definition)."""
+        return dumps_json(data)
 
-    def format_trace(self, record: logging.LogRecord, route: Route) -> str:
-        """One trace line, newline included."""
-        data = self.event_data(record, route)
-        line = self.serialize(data)
+    def format_line(self, record: logging.LogRecord, route: Route) -> bytes:
+        """One trace line as bytes, newline included."""
+        if type(self).event_data is TraceFormatter.event_data:
+            data, slow = self._event_data(record, route)
+        else:  # overridden: honour it, and make what it returns plain
+            data = {str(key): plain(value) for key, value in self.event_data(record, route).items()}
+            slow = True
+        line = self.encode(data, slow)
         budget = self.max_record_bytes * _LINE_FACTOR + 4096
-        if len(line) > budget // 4 and len(line.encode("utf-8", "surrogatepass")) > budget:
+        if len(line) > budget:
             share = max(self.max_record_bytes // max(len(data), 1), 256)
             for key in list(data)[len(COMMON_KEYS) :]:
                 value = data[key]
-                text = value if isinstance(value, str) else self.serialize({"v": value})
+                text = value if isinstance(value, str) else dumps_json(value)[:-1].decode()
                 data[key] = truncate_utf8(text, share)
-            line = self.serialize(data)
-        return line + "\n"
+            line = self.encode(data, slow)
+        return line
+
+    def format_trace(self, record: logging.LogRecord, route: Route) -> str:
+        """One trace line as text, newline included."""
+        return self.format_line(record, route).decode("utf-8")
 
     def format(self, record: logging.LogRecord) -> str:
         route = route_of(record)
         if route is None:
-            return self.serialize({"message": record.getMessage(), "level": record.levelname})
+            message = message_of(record)
+            return dumps_json({"message": message, "level": record.levelname})[:-1].decode()
         return self.format_trace(record, route)[:-1]
+
+
+def trace_formatter(backend: str = "auto", max_record_bytes: int = 64 * 1024) -> TraceFormatter:
+    """The shared trace formatter on *backend*: ``"json"``, ``"orjson"`` or ``"auto"``.
+
+    ``"auto"`` is orjson when it is installed (extra ``fast``), else ``json``;
+    ``"orjson"`` without orjson is an ``ImportError``.  The bytes are the same.
+    """
+    if backend not in ("auto", "json", "orjson"):
+        raise ValueError(f"unknown json backend {backend!r}: use 'auto', 'json' or 'orjson'")
+    if backend == "auto":
+        try:
+            import orjson  # noqa: F401
+        except ImportError:
+            backend = "json"
+        else:
+            backend = "orjson"
+    return _formatter(backend, max_record_bytes)
+
+
+@functools.lru_cache(maxsize=16)
+def _formatter(backend: str, max_record_bytes: int) -> TraceFormatter:
+    if backend == "orjson":
+        from ._trace_orjson import OrjsonTraceFormatter
+
+        return OrjsonTraceFormatter(max_record_bytes)
+    from ._trace_json import JsonTraceFormatter
+
+    return JsonTraceFormatter(max_record_bytes)

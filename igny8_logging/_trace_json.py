@@ -1,20 +1,13 @@
-"""Trace serializer on the standard library's ``json`` (python-json-logger's ``JsonFormatter``)."""
+"""The trace's ``json`` backend: the standard library's encoder, the byte format's definition."""
 
 from __future__ import annotations
 
-from pythonjsonlogger.json import JsonFormatter
-
-from ._trace import TraceFormatterMixin, json_default
+from ._trace import TraceFormatter
 
 __all__ = ["JsonTraceFormatter"]
 
 
-class JsonTraceFormatter(TraceFormatterMixin, JsonFormatter):
-    """Trace lines encoded by ``json.dumps`` (no NaN: such values become strings)."""
+class JsonTraceFormatter(TraceFormatter):
+    """Trace lines encoded by the standard library's ``json`` (see :func:`._trace.dumps_json`)."""
 
-    def __init__(self, max_record_bytes: int = 64 * 1024) -> None:
-        JsonFormatter.__init__(self, json_default=json_default)
-        self.max_record_bytes = max_record_bytes
-
-    def jsonify_log_record(self, log_data: dict[str, object]) -> str:
-        return self.json_serializer(log_data, default=self.json_default, allow_nan=False)  # type: ignore[no-any-return]
+    backend = "json"

@@ -268,3 +268,62 @@ class TestFork:
         os.close(read)
         tree.write(RUN, "a.log", b"parent 2\n")
         assert Path(tree.root, *RUN, "a.log").read_bytes() == b"parent 1\nchild\nparent 2\n"
+
+
+class TestMovedAway:
+    """A file renamed away, a run folder moved elsewhere, a truncated file or a descriptor
+    closed behind the writer's back: the next write goes to a file at the key's own path
+    (recreated when needed), never to the moved-away copy."""
+
+    def test_file_renamed_away(self, tree: FileTree) -> None:
+        path = Path(tree.root, *RUN, "a.log")
+        tree.write(RUN, "a.log", b"1\n")
+        path.rename(path.with_name("a.log.1"))  # logrotate's mv
+        tree.write(RUN, "a.log", b"2\n")
+        assert path.read_bytes() == b"2\n"
+        assert path.with_name("a.log.1").read_bytes() == b"1\n"
+
+    @pytest.mark.parametrize("level", [1, 2, 3])
+    def test_folder_moved_outside_the_root(
+        self, tree: FileTree, tmp_path: Path, level: int
+    ) -> None:
+        tree.write(RUN, "a.log", b"1\n")
+        moved = tmp_path / "elsewhere"
+        Path(tree.root, *RUN[:level]).rename(moved)
+        tree.write(RUN, "a.log", b"2\n")
+        assert Path(tree.root, *RUN, "a.log").read_bytes() == b"2\n"
+        assert moved.joinpath(*RUN[level:], "a.log").read_bytes() == b"1\n"
+
+    def test_truncated_file(self, tree: FileTree) -> None:
+        path = Path(tree.root, *RUN, "a.log")
+        tree.write(RUN, "a.log", b"1\n")
+        os.truncate(path, 0)  # copytruncate
+        tree.write(RUN, "a.log", b"2\n")
+        assert path.read_bytes() == b"2\n"
+
+    def test_descriptor_closed_behind_our_back(self, tree: FileTree) -> None:
+        tree.write(RUN, "a.log", b"1\n")
+        ((_, entry),) = tree._fds.items()
+        os.close(entry.fileno())
+        tree.write(RUN, "a.log", b"2\n")  # EBADF: reopened, this record kept
+        tree.write(RUN, "a.log", b"3\n")
+        assert Path(tree.root, *RUN, "a.log").read_bytes() == b"1\n2\n3\n"
+
+    def test_without_inotify_the_fallback_notices(self, tmp_path: Path) -> None:
+        """Where inotify is missing or blind (network filesystems), fstat + stat do it."""
+        from igny8_logging._watch import Watcher
+
+        blind = Watcher()
+        blind.after_fork_in_child()  # a fresh instance, then make it unavailable
+        os.close(blind._fd)
+        blind._fd = -1
+        tree = FileTree(str(tmp_path / "base"), watcher=blind)
+        path = Path(tree.root, *RUN, "a.log")
+        tree.write(RUN, "a.log", b"1\n")
+        path.rename(path.with_name("a.log.1"))
+        tree.write(RUN, "a.log", b"2\n")
+        Path(tree.root, RUN[0]).rename(tmp_path / "moved")
+        tree.write(RUN, "a.log", b"3\n")
+        tree.close()
+        assert path.read_bytes() == b"3\n"
+        assert (tmp_path / "moved").joinpath(*RUN[1:], "a.log").read_bytes() == b"2\n"

@@ -461,7 +461,7 @@ class TestManyWriters:
     @pytest.mark.parametrize("method", ["fork", "spawn"])
     def test_processes(self, tmp_path: Path, method: str) -> None:
         base, shared = tmp_path / "base", tmp_path / "shared"
-        context = multiprocessing.get_context(method)
+        context: Any = multiprocessing.get_context(method)
         workers, count = 4, 300
         barrier = context.Barrier(workers)
         procs = [

@@ -24,8 +24,7 @@ from typing import Any
 import pytest
 
 import igny8_logging as igl
-from igny8_logging._handlers import trace_formatter
-from igny8_logging._trace import COMMON_KEYS
+from igny8_logging._trace import COMMON_KEYS, trace_formatter
 
 RUN_ID = "run_20261129_013000_abcd1234"
 TS_RE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
@@ -90,15 +89,12 @@ def events_of(base_dir: Path, run: igl.RunLogger) -> list[dict[str, Any]]:
 
 
 class TestBackends:
-    """``json_backend`` picks python-json-logger's JsonFormatter or OrjsonFormatter."""
+    """``json_backend`` picks the encoder: the standard library's ``json`` or orjson."""
 
-    def test_backend_classes(self) -> None:
-        from pythonjsonlogger.json import JsonFormatter
-        from pythonjsonlogger.orjson import OrjsonFormatter
-
-        assert isinstance(trace_formatter("json"), JsonFormatter)
-        assert isinstance(trace_formatter("orjson"), OrjsonFormatter)
-        assert isinstance(trace_formatter("auto"), OrjsonFormatter)  # orjson is installed
+    def test_backend_choice(self) -> None:
+        assert trace_formatter("json").backend == "json"
+        assert trace_formatter("orjson").backend == "orjson"
+        assert trace_formatter("auto") is trace_formatter("orjson")  # orjson is installed
         with pytest.raises(ValueError, match="json backend"):
             trace_formatter("yaml")
 
@@ -350,8 +346,8 @@ class TestValuesJsonCannotHold:
         (event,) = events_of(base_dir, run)
         assert event["big"] == str(10**30)
         assert event["negative"] == str(-(10**30))
-        # str() refuses ints past 4300 digits: python-json-logger's own fallback text.
-        assert event["huge"] == "__could_not_encode__"
+        # str() refuses ints past 4300 digits: a placeholder naming the type.
+        assert event["huge"] == "<unprintable int>"
         assert (event["nan"], event["inf"]) == ("nan", "inf")
         assert event["nested"] == {"deep": ["nan", str(2**70)]}
         assert event["fine"] == 2**63 - 1
@@ -447,3 +443,94 @@ class TestFormatterInterface:
             event = json.loads(formatter.format(record))
         assert tuple(event) == COMMON_KEYS
         assert (event["run_id"], event["stage"], event["event"]) == (RUN_ID, 3, "log")
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+class TestEveryValueInBothFiles:
+    """A value that cannot be printed is a placeholder naming its type in the text log and
+    the trace alike; the record is in both, with no traceback printed per record."""
+
+    @pytest.mark.parametrize("value", [10**5000, Unprintable()], ids=["huge int", "raising"])
+    def test_placeholder_in_text_and_trace(
+        self, run_logger: logging.Logger, base_dir: Path, value: object,
+        capfd: pytest.CaptureFixture[str],
+    ) -> None:  # fmt: skip
+        run = igl.RunLogger.attach(run_logger, RUN_ID)
+        for _ in range(3):
+            run.trace("x", value=value, ok=1)
+        folder = base_dir / "_" / "_" / RUN_ID
+        name = type(value).__name__
+        lines = (folder / "automation_run.log").read_text().splitlines()
+        assert len(lines) == 3
+        assert all(f"<unprintable {name}>" in line and "ok=1" in line for line in lines)
+        events = strict_events(folder / "run_trace.jsonl")
+        assert [(e["value"], e["ok"]) for e in events] == [(f"<unprintable {name}>", 1)] * 3
+        assert "Traceback" not in capfd.readouterr().err
+
+    def test_arguments_that_cannot_be_formatted(
+        self,
+        make_logger: Callable[..., logging.Logger],
+        base_dir: Path,
+        capfd: pytest.CaptureFixture[str],
+    ) -> None:
+        logger = make_logger(igl.logging_config(base_dir))
+        with igl.bind_run(RUN_ID):
+            logger.warning("value %d", Unprintable())
+        folder = base_dir / "_" / "_" / RUN_ID
+        (line,) = (folder / "automation_run.log").read_text().splitlines()
+        assert "value %d <arguments not formatted: TypeError: <unprintable Unprintable>>" in line
+        (event,) = strict_events(folder / "run_trace.jsonl")
+        assert event["message"].startswith("value %d <arguments not formatted")
+        assert "Traceback" not in capfd.readouterr().err
+
+    def test_a_clashing_field_has_one_name_in_both(
+        self, run_logger: logging.Logger, base_dir: Path
+    ) -> None:
+        run = igl.RunLogger.attach(run_logger, RUN_ID)
+        run.trace("x", run_id="mine", level="high")
+        folder = base_dir / "_" / "_" / RUN_ID
+        (line,) = (folder / "automation_run.log").read_text().splitlines()
+        assert line.endswith(" x run_id_=mine level_=high")
+        (event,) = strict_events(folder / "run_trace.jsonl")
+        assert (event["run_id_"], event["level_"], event["run_id"]) == ("mine", "high", RUN_ID)
+
+
+class TestSameBytesFromBothBackends:
+    """Both backends write the same bytes for the same record, lone surrogates included."""
+
+    @pytest.fixture
+    def pair(self, make_logger: Callable[..., logging.Logger], tmp_path: Path) -> logging.Logger:
+        return make_logger(
+            {
+                backend: {
+                    "class": "igny8_logging.TraceHandler",
+                    "base_dir": str(tmp_path / backend),
+                    "json_backend": backend,
+                }
+                for backend in ("json", "orjson")
+            }
+        )
+
+    def test_odd_values(self, pair: logging.Logger, tmp_path: Path) -> None:
+        name = os.fsdecode(b"r-\xff.csv")  # a lone surrogate, as from an undecodable name
+        run = igl.RunLogger.attach(pair, RUN_ID)
+        run.trace("file", path=name, message=f"read {name}")
+        run.trace("nums", tiny=1e-7, small=2.5e-05, big=1e22, neg=-0.0, text="café ✓ \u2028")
+        run.trace("deep", nested={"f": [1e-9, {"s": name}]}, huge=2**70)
+        run.warning("caf\u00e9 %s", name)
+        traces = [tmp_path / b / "_" / "_" / RUN_ID / "run_trace.jsonl" for b in ("json", "orjson")]
+        data = [path.read_bytes() for path in traces]
+        assert data[0] == data[1]
+        events = strict_events(traces[0])
+        assert len(events) == 4
+        assert events[0]["path"] == name  # the surrogate is written, as \udcff
+        assert b"\\udcff" in data[0]
+        assert b'"text":"caf\xc3\xa9' in data[0]  # UTF-8, compact separators
+        assert events[1]["tiny"] == 1e-7
