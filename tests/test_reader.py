@@ -144,26 +144,44 @@ class TestTail:
     def test_one_huge_line_is_capped_in_bounded_memory(
         self, base_dir: Path, reader: igl.RunLogReader
     ) -> None:
+        """A foreign line with no newline in 200 MiB: its end is shown, marked, and the
+        scan stops inside it (bytes read and memory do not grow with the line)."""
         folder = base_dir / "_" / "_" / RUN_ID
         folder.mkdir(parents=True)
         path = folder / "automation_run.log"
         with open(path, "wb") as log:
-            log.write(b"start of a huge line")
+            log.write(b"first\nstart of a huge line")
             log.truncate(200 * 1024 * 1024)
             log.seek(0, os.SEEK_END)
-            log.write(b"\nlast\n")
+            log.write(b"end of the huge line\nlast\n")
+        before = rchar()
         tracemalloc.start()
         try:
-            huge, last = reader.tail(RUN_ID, 2)
+            got = reader.tail(RUN_ID, 3)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
+        read = rchar() - before
+        huge, last = got
         assert last == "last"
-        assert huge.startswith("start of a huge line")
-        assert huge.endswith(" bytes]")
-        assert "…[truncated " in huge
+        assert huge.startswith("…[start not read]")
+        assert huge.endswith("end of the huge line")
         assert len(huge) < 256 * 1024
+        assert read < 4 * 1024 * 1024, read
         assert peak < 8 * 1024 * 1024, peak
+
+    def test_long_line_in_the_middle_is_truncated_at_its_end(
+        self, base_dir: Path, reader: igl.RunLogReader
+    ) -> None:
+        """A line over 128 KiB whose start is found keeps its head and a marker."""
+        folder = base_dir / "_" / "_" / RUN_ID
+        folder.mkdir(parents=True)
+        body = b"head " + b"y" * (300 * 1024)
+        (folder / "automation_run.log").write_bytes(b"one\n" + body + b"\ntwo\n")
+        one, long, two = reader.tail(RUN_ID, 3)
+        assert (one, two) == ("one", "two")
+        assert long.startswith("head yyy")
+        assert long.endswith(f"…[truncated {len(body) - 128 * 1024} bytes]")
 
 
 class TestReadTrace:
@@ -357,6 +375,8 @@ class TestSummary:
                 "credits_used": None,
                 "elapsed_s": None,
                 "error": None,
+                "parts": 0,
+                "failed_parts": 0,
             }
         }
         run.stage_complete(1, 10, credits_used=3)
@@ -467,6 +487,32 @@ class TestFollow:
         got = list(reader.follow(RUN_ID, account_id=5, site_id="shop", stage=1, lines=100))
         assert len(got) == 1
         assert got[0].endswith("[stage 1] in stage")
+
+    @pytest.mark.parametrize("regrow", [False, True])
+    def test_copytruncate_is_followed_from_the_new_start(
+        self, run_logger: logging.Logger, reader: igl.RunLogReader, base_dir: Path, regrow: bool
+    ) -> None:
+        """``os.truncate(file, 0)`` under a follower (logrotate's copytruncate, of the log
+        and the trace): the lines written after it are yielded and ``run_end`` is seen,
+        also when the file grew past the old position before the follower looked again
+        (*regrow*)."""
+        run = igl.start_run(run_logger, run_id=RUN_ID)
+        for n in range(5):
+            run.info("before %d", n)
+        follow = reader.follow(RUN_ID, lines=10_000, poll_interval=0.01, timeout=30)
+        assert "before 4" in next(line for line in follow if "before 4" in line)
+        folder = base_dir / "_" / "_" / RUN_ID
+        for name in ("automation_run.log", "run_trace.jsonl"):
+            os.truncate(folder / name, 0)
+        for n in range(200 if regrow else 2):
+            run.info("after %d", n)
+        run.end()
+        rest = list(follow)
+        assert [line for line in rest if "[run] after" in line][-1].endswith(
+            f"after {199 if regrow else 1}"
+        )
+        assert "run completed" in rest[-1]
+        assert rest == text_lines(folder / "automation_run.log")  # all of the new file
 
     def test_timeout_stops_an_endless_run(
         self, run: igl.RunLogger, reader: igl.RunLogReader
