@@ -67,6 +67,14 @@ def _reader(args: argparse.Namespace) -> RunLogReader:
         raise CommandError(f"{wanted}: not supported by this version's reader") from None
 
 
+def _tenant_ids(account: str | None, site: str | None) -> _Ids:
+    """Folder names (or ``None``) as the reader's ids: ``_`` is ``None``."""
+    return {
+        "account_id": None if account in (None, MISSING) else account,
+        "site_id": None if site in (None, MISSING) else site,
+    }
+
+
 class _Where:
     """The reader and the account/site folder the command works on."""
 
@@ -84,10 +92,7 @@ class _Where:
     @property
     def ids(self) -> _Ids:
         """``account_id`` / ``site_id`` for the reader (``None`` for the ``_`` folders)."""
-        return {
-            "account_id": None if self.account in (None, MISSING) else self.account,
-            "site_id": None if self.site in (None, MISSING) else self.site,
-        }
+        return _tenant_ids(self.account, self.site)
 
     def no_run(self, run_id: object) -> str:
         """The one-line "no such run" error: what was searched, and where."""
@@ -142,16 +147,16 @@ def _subfolders(base_dir: str, parts: tuple[str, ...], wanted: str | None) -> li
         os.close(fd)
 
 
-def _run_row(where: _Where, run_id: str, account: str | None, site: str | None) -> list[str]:
-    ids = {"account_id": None if account == MISSING else account,
-           "site_id": None if site == MISSING else site}  # fmt: skip
+def _run_row(where: _Where, run_id: str, tenant: tuple[str, str] | None) -> list[str]:
+    """One row of ``runs``: the run in *tenant*'s folders (``None``: the command's)."""
+    ids: _Ids = where.ids if tenant is None else _tenant_ids(*tenant)
+    shown = [] if tenant is None else list(tenant)
     try:
         summary = where.reader.summary(run_id, **ids)
     except RunNotFound:
         return []  # removed while listing
-    tenant = [] if account is None or site is None else [account, site]
-    started = summary["started_at"] or "-"
-    return [*tenant, run_id, cell(summary["status"]), started, seconds(summary["elapsed_s"])]
+    started = cell(summary["started_at"])
+    return [*shown, run_id, cell(summary["status"]), started, seconds(summary["elapsed_s"])]
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
@@ -160,13 +165,15 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     header = ["run_id", "status", "started", "elapsed"]
     if args.all:
         header = ["account", "site", *header]
-        found = [(run, t) for t in _tenants(where) for run in where.reader.list_runs(
-            account_id=None if t[0] == MISSING else t[0],
-            site_id=None if t[1] == MISSING else t[1])]  # fmt: skip
+        found = [
+            (run_id, tenant)
+            for tenant in _tenants(where)
+            for run_id in where.reader.list_runs(**_tenant_ids(*tenant))
+        ]
         found.sort(key=lambda item: (run_started_at(item[0]) or datetime.min, item), reverse=True)
-        rows = [_run_row(where, run, account, site) for run, (account, site) in found]
+        rows = [_run_row(where, run_id, tenant) for run_id, tenant in found]
     else:
-        rows = [_run_row(where, run, None, None) for run in where.reader.list_runs(**where.ids)]
+        rows = [_run_row(where, run_id, None) for run_id in where.reader.list_runs(**where.ids)]
     rows = [row for row in rows if row]
     if rows:
         for line in columns([header, *rows]):
