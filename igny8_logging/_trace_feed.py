@@ -26,6 +26,8 @@ POLL_SECONDS: Final = 0.1
 _CHUNK: Final = 1 << 20
 #: A line longer than this is not the handlers' (they cap records): skipped.
 _MAX_LINE: Final = 4 * 1024 * 1024
+#: How much of the file's start is kept to notice a copytruncate rotation.
+_HEAD: Final = 256
 
 
 def poll_trace(
@@ -64,13 +66,16 @@ def _event(line: bytes) -> dict[str, Any] | None:
 
 class _Lines:
     """Whole lines from a growing file: a half-written last line waits, an over-long
-    (foreign) line is skipped."""
+    (foreign) line is skipped.  Remembers how the file began (``head``)."""
 
     def __init__(self) -> None:
         self.rest = b""
         self.skipping = False
+        self.head = b""
 
     def feed(self, chunk: bytes) -> list[bytes]:
+        if len(self.head) < _HEAD:
+            self.head += chunk[: _HEAD - len(self.head)]
         *lines, self.rest = (self.rest + chunk).split(b"\n")
         if self.skipping and lines:
             lines, self.skipping = lines[1:], False  # the end of the over-long line
@@ -94,7 +99,7 @@ def stored_lines(
                 fd, pos, lines = _open(base_dir, parts), 0, _Lines()
             grew = False
             if fd is not None:
-                if os.fstat(fd).st_size < pos:  # truncated: from its new start
+                if _truncated(fd, pos, lines):  # copytruncate: from its new start
                     pos, lines = 0, _Lines()
                 while chunk := os.pread(fd, _CHUNK, pos):
                     pos, grew = pos + len(chunk), True
@@ -113,6 +118,18 @@ def stored_lines(
     finally:
         if fd is not None:
             os.close(fd)
+
+
+def _truncated(fd: int, pos: int, lines: _Lines) -> bool:
+    """Whether the file was cut under us since *pos*: shorter now, or (cut, then written
+    again past *pos* between two reads) no longer beginning as it did, or no line end
+    where the last whole line ended."""
+    if not pos:
+        return False
+    if os.fstat(fd).st_size < pos or os.pread(fd, len(lines.head), 0) != lines.head:
+        return True
+    boundary = pos - len(lines.rest)
+    return boundary > 0 and not lines.skipping and os.pread(fd, 1, boundary - 1) != b"\n"
 
 
 def _open(base_dir: str, parts: Sequence[str]) -> int | None:
