@@ -16,6 +16,7 @@ from typing import Any, Final, NoReturn
 from . import __version__
 from ._ids import MISSING, check_stage, check_tenant
 from ._reader import MAX_TAIL_LINES
+from ._retention import cutoff
 
 __all__ = ["PROG", "Handler", "build_parser"]
 
@@ -59,10 +60,9 @@ def lines_arg(value: str) -> int:
 def days_arg(value: str) -> float:
     try:
         days = float(value)
+        cutoff(days)  # the library's own rule: a finite number >= 0
     except ValueError:
-        days = -1.0
-    if not 0 <= days < 1e6:
-        raise argparse.ArgumentTypeError(f"must be a number of days >= 0, not {value!r}")
+        raise argparse.ArgumentTypeError(f"must be a number of days >= 0, not {value!r}") from None
     return days
 
 

@@ -1,7 +1,7 @@
 """Live progress of a run, from its trace: one bar per stage, fitted to the terminal.
 
 :class:`Progress` folds the events with the library's one summary fold
-(:func:`fold`, the same one ``RunLogReader.summary`` and ``igny8-logs show``
+(:class:`RunState`, the same one ``RunLogReader.summary`` and ``igny8-logs show``
 use) and draws them: on a terminal, each stage's line is redrawn in place and
 cut to the terminal's width (so a redraw never wraps onto a new line); on
 anything else, one plain line per finished stage, with no escape sequences.
@@ -11,32 +11,27 @@ from __future__ import annotations
 
 from typing import Any, Final, TextIO
 
-from . import _reader
 from ._display import bar, cell, fit, seconds, terminal_width
-from ._events import STAGE_COMPLETE, STAGE_ERROR, STAGE_PROGRESS, STAGE_RETRY, STAGE_START
+from ._events import (
+    STAGE_COMPLETE,
+    STAGE_ERROR,
+    STAGE_PROGRESS,
+    STAGE_RETRY,
+    STAGE_START,
+    RunState,
+    StageSummary,
+)
 
-__all__ = ["Progress", "fold", "new_summary"]
+__all__ = ["Progress", "new_state"]
 
 BAR_CELLS: Final = 20
 POLL_SECONDS: Final = 0.1
 
 
-def new_summary(run_id: str) -> dict[str, Any]:
-    """An empty run summary, the shape ``RunLogReader.summary`` returns."""
-    return {
-        "run_id": run_id,
-        "status": "running",
-        "started_at": None,
-        "ended_at": None,
-        "elapsed_s": None,
-        "stages": {},
-    }
-
-
-def fold(summary: dict[str, Any], event: dict[str, Any]) -> None:
-    """Fold one trace event into *summary*: the reader's own fold, so the demo's
-    progress and ``show`` can never disagree about a stage."""
-    _reader._fold(summary, summary["stages"], event)
+def new_state(run_id: str = "") -> RunState:
+    """A run's state before any event: the library's one fold (:class:`RunState`), so
+    the demo's progress and ``igny8-logs show`` can never disagree about a stage."""
+    return RunState(run_id)
 
 
 class Progress:
@@ -53,13 +48,14 @@ class Progress:
         self.width = width
         encoding = (getattr(out, "encoding", None) or "").lower().replace("-", "")
         self.full, self.empty = ("█", "░") if encoding.startswith("utf") else ("#", ".")
-        self.summary = new_summary("")
+        self.state = new_state()
+        self.stages: dict[str, StageSummary] = {}
         self.last: dict[str, str] = {}
         self.current: str | None = None
 
     def line(self, key: str) -> str:
         """The progress line of stage *key* (not cut to the width)."""
-        st = self.summary["stages"][key]
+        st = self.stages[key]
         total = st["total"] if st["total"] is not None else st["pending"]
         total = total if isinstance(total, int) and not isinstance(total, bool) else None
         done = st["processed"] if isinstance(st["processed"], int) else 0
@@ -93,12 +89,13 @@ class Progress:
 
     def event(self, ev: dict[str, Any]) -> None:
         """Fold *ev* in and redraw its stage."""
-        fold(self.summary, ev)
+        self.state.apply(ev)
+        self.stages = self.state.summary()["stages"]
         kind, stage = ev.get("event"), ev.get("stage")
         if stage is None or not isinstance(kind, str):
             return
         key = str(stage)
-        if key not in self.summary["stages"]:
+        if key not in self.stages:
             return
         if self.current not in (None, key) and self.live:
             self.out.write("\n")  # another stage began while this one was drawn

@@ -16,25 +16,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final, TypedDict
+from datetime import datetime
+from typing import Final, TypedDict
 
 from . import _cli_args
 from ._display import CommandError, cell, columns, seconds, stage_table
-from ._files import open_tree_dir, subdirs
+from ._files import open_tree_dir
 from ._ids import (
     MISSING,
+    TRACE_FILE,
     RunRef,
-    check_stage,
-    check_tenant,
     default_base_dir,
     is_run_id,
     run_started_at,
 )
 from ._reader import RunLogReader, RunNotFound
+from ._retention import prune
 from ._trace_feed import poll_trace, stored_lines
 
 __all__ = ["CommandError", "build_parser", "main"]
@@ -51,20 +50,19 @@ class _Ids(TypedDict):
     site_id: str | None
 
 
+def _option(args: argparse.Namespace, name: str, variable: str) -> str | None:
+    value: str | None = getattr(args, name, None) or os.environ.get(variable) or None
+    return value
+
+
 def _reader(args: argparse.Namespace) -> RunLogReader:
     """The reader every command reads through: ``--base-dir``, ``--redis-url``
     (default ``$IGNY8_REDIS_URL``) and ``--archive-url`` (``$IGNY8_ARCHIVE_URL``)."""
-    base_dir = getattr(args, "base_dir", None) or default_base_dir()
-    options: dict[str, Any] = {}
-    for name, variable in (("redis_url", "IGNY8_REDIS_URL"), ("archive_url", "IGNY8_ARCHIVE_URL")):
-        value = getattr(args, name, None) or os.environ.get(variable)
-        if value:
-            options[name] = value
-    try:
-        return RunLogReader(base_dir, **options)
-    except TypeError:  # a reader without Redis / archive support
-        wanted = " and ".join("--" + name.replace("_", "-") for name in options)
-        raise CommandError(f"{wanted}: not supported by this version's reader") from None
+    return RunLogReader(
+        getattr(args, "base_dir", None) or default_base_dir(),
+        redis_url=_option(args, "redis_url", "IGNY8_REDIS_URL"),
+        archive_url=_option(args, "archive_url", "IGNY8_ARCHIVE_URL"),
+    )
 
 
 def _tenant_ids(account: str | None, site: str | None) -> _Ids:
@@ -83,11 +81,7 @@ class _Where:
         self.account: str | None = getattr(args, "account", None)
         self.site: str | None = getattr(args, "site", None)
         self.reader = _reader(args)
-        self.remote = any(
-            getattr(args, name, None) or os.environ.get(variable)
-            for name, variable in (("redis_url", "IGNY8_REDIS_URL"),
-                                   ("archive_url", "IGNY8_ARCHIVE_URL"))
-        )  # fmt: skip
+        self.remote = bool(self.reader.redis_url or self.reader.archive_url)
 
     @property
     def ids(self) -> _Ids:
@@ -122,29 +116,14 @@ def _out(line: str) -> None:
 
 
 def _tenants(where: _Where) -> list[tuple[str, str]]:
-    """Every (account, site) folder below the base dir, narrowed by --account / --site."""
+    """Every (account, site) with runs, as folder names, narrowed by --account / --site."""
     found = []
-    for account in _subfolders(where.base_dir, (), where.account):
-        found += [(account, site) for site in _subfolders(where.base_dir, (account,), where.site)]
+    for account_id, site_id in where.reader.tenants():
+        account = MISSING if account_id is None else str(account_id)
+        site = MISSING if site_id is None else str(site_id)
+        if where.account in (None, account) and where.site in (None, site):
+            found.append((account, site))
     return found
-
-
-def _is_tenant_folder(name: str) -> bool:
-    try:
-        return name == MISSING or check_tenant(name) is not None
-    except ValueError:
-        return False
-
-
-def _subfolders(base_dir: str, parts: tuple[str, ...], wanted: str | None) -> list[str]:
-    try:
-        fd = open_tree_dir(base_dir, parts)
-    except OSError:
-        return []  # removed while listing (or a planted link: never followed)
-    try:
-        return sorted(subdirs(fd, lambda name: _is_tenant_folder(name) and wanted in (None, name)))
-    finally:
-        os.close(fd)
 
 
 def _run_row(where: _Where, run_id: str, tenant: tuple[str, str] | None) -> list[str]:
@@ -188,12 +167,13 @@ def _cmd_tail(args: argparse.Namespace) -> int:
         return _follow(lines)
     # At least one line is read even for -n 0: an unknown run is still an error.
     found = where.reader.tail(args.run_id, max(args.lines, 1), stage=args.stage, **where.ids)
-    if not found and args.stage is not None:
-        stages = where.reader.summary(args.run_id, **where.ids)["stages"]
-        if str(check_stage(args.stage)) not in stages:
-            raise CommandError(
-                f"run {args.run_id} has no log for stage {args.stage} (-f waits for it)"
-            )
+    stage = args.stage
+    if (
+        not found
+        and stage is not None
+        and not where.reader.has_log(args.run_id, stage=stage, **where.ids)
+    ):
+        raise CommandError(f"run {args.run_id} has no log for stage {stage} (-f waits for it)")
     for line in found[len(found) - args.lines :] if args.lines else []:
         _out(line)
     return 0
@@ -210,19 +190,32 @@ def _follow(lines: Iterator[str]) -> int:
     return 0
 
 
+def _trace_lines(where: _Where, run_id: str, follow: bool) -> Iterator[bytes]:
+    """The trace's lines as stored (from the files, or the source that holds the run);
+    following a run read from Redis / the archive, its events as compact JSON."""
+    where.reader.read_trace(run_id, limit=1, **where.ids)  # RunNotFound, as every command
+    if not where.remote:
+        parts = RunRef.checked(run_id, **where.ids).parts
+        yield from stored_lines(where.base_dir, parts, follow=follow, poll=POLL_SECONDS)
+    elif follow:
+        for event in poll_trace(where.reader, run_id, poll=POLL_SECONDS, **where.ids):
+            yield json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+    else:
+        try:
+            stream = where.reader.open_file(run_id, TRACE_FILE, **where.ids)
+        except FileNotFoundError:
+            return  # no trace yet
+        with stream:
+            for line in stream:
+                if line.endswith(b"\n"):  # a half-written last line waits
+                    yield line[:-1]
+
+
 def _cmd_trace(args: argparse.Namespace) -> int:
-    where = _Where(args)
-    if where.remote:  # events from Redis / the archive, written as compact JSON
-        events = poll_trace(where.reader, args.run_id, follow=args.follow, poll=POLL_SECONDS,
-                            **where.ids)  # fmt: skip
-        lines = (json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in events)
-        return _follow(lines)
     sys.stdout.flush()
     out = sys.stdout.buffer
     try:
-        where.reader.read_trace(args.run_id, limit=1, **where.ids)  # RunNotFound, as all do
-        parts = RunRef.checked(args.run_id, **where.ids).parts
-        for line in stored_lines(where.base_dir, parts, follow=args.follow, poll=POLL_SECONDS):
+        for line in _trace_lines(_Where(args), args.run_id, args.follow):
             out.write(line + b"\n")
             out.flush()
     except KeyboardInterrupt:
@@ -247,74 +240,23 @@ def _cmd_show(args: argparse.Namespace) -> int:
 # -- prune --------------------------------------------------------------------------
 
 
-def _is_tenant(name: str) -> bool:
-    try:
-        return name == MISSING or check_tenant(name) is not None
-    except ValueError:
-        return False
-
-
-def _ended_at(reader: RunLogReader, run_id: str, account: str, site: str) -> datetime | None:
-    """When the run's ``run_end`` was written (``None``: still running or unreadable)."""
-    try:
-        ended = reader.summary(
-            run_id,
-            account_id=None if account == MISSING else account,
-            site_id=None if site == MISSING else site,
-        )["ended_at"]
-        when = datetime.fromisoformat(ended)
-    except (RunNotFound, TypeError, ValueError):
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def _cmd_prune(args: argparse.Namespace) -> int:
     where = _Where(args)
-    cutoff = datetime.now(UTC) - timedelta(days=args.older_than)
     verb = "would remove" if args.dry_run else "removed"
-    count = 0
     try:
-        os.close(open_tree_dir(where.base_dir, ()))
+        found = prune(
+            where.base_dir,
+            args.older_than,
+            account_id=where.account,
+            site_id=where.site,
+            dry_run=args.dry_run,
+        )
     except FileNotFoundError:
         raise CommandError(f"no such directory: {where.base_dir}") from None
-
-    def tenants(parts: tuple[str, ...], wanted: str | None) -> list[str]:
-        fd = open_tree_dir(where.base_dir, parts)
-        try:
-            return subdirs(fd, lambda name: _is_tenant(name) and wanted in (None, name))
-        finally:
-            os.close(fd)
-
-    for account in tenants((), where.account):
-        for site in tenants((account,), where.site):
-            site_fd = open_tree_dir(where.base_dir, (account, site))
-            try:
-                for run_id in subdirs(site_fd, is_run_id):
-                    ended = _ended_at(where.reader, run_id, account, site)
-                    if ended is None or ended >= cutoff:
-                        continue
-                    if not args.dry_run:
-                        shutil.rmtree(run_id, dir_fd=site_fd)
-                    _out(f"{verb} {account}/{site}/{run_id}")
-                    count += 1
-            finally:
-                os.close(site_fd)
-            if not args.dry_run:
-                _remove_if_empty(where.base_dir, (account,), site)
-        if not args.dry_run:
-            _remove_if_empty(where.base_dir, (), account)
-    _out(f"{verb} {count} run{'s' if count != 1 else ''}")
+    for run in found:
+        _out(f"{verb} {run.path}")
+    _out(f"{verb} {len(found)} run{'s' if len(found) != 1 else ''}")
     return 0
-
-
-def _remove_if_empty(base_dir: str, parts: tuple[str, ...], name: str) -> None:
-    fd = open_tree_dir(base_dir, parts)
-    try:
-        os.rmdir(name, dir_fd=fd)
-    except OSError:
-        pass  # not empty (or gone): kept
-    finally:
-        os.close(fd)
 
 
 # -- demo ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import secrets
 import shlex
 import sys
 import threading
-from typing import Any, Final, TextIO
+from typing import Final, TextIO
 
 from celery import chain
 from kombu.utils.url import maybe_sanitize_url
@@ -85,13 +85,8 @@ def _handlers(base_dir: str, redis_url: str | None) -> list[logging.Handler]:
 
 
 def _reader(base_dir: str, redis_url: str | None) -> RunLogReader:
-    if not redis_url:
-        return RunLogReader(base_dir)
-    options: dict[str, Any] = {"redis_url": redis_url}
-    try:
-        return RunLogReader(base_dir, **options)
-    except TypeError:
-        raise CommandError("this RunLogReader cannot read from Redis") from None
+    """The reader the demo shows its run through: the files, or Redis first when given."""
+    return RunLogReader(base_dir, redis_url=redis_url)
 
 
 def _watch(reader: RunLogReader, run: RunLogger, progress: Progress) -> tuple[str, str | None]:

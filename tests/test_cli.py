@@ -337,6 +337,19 @@ class TestRunsAndShow:
         assert table[1][5].endswith("s")
         assert table[2] == ["2", "Clusters", "failed", "-", "-", "-", "model", "unavailable"]
 
+    def test_no_stage_runs_inside_an_ended_run(
+        self, base_dir: Path, logger: logging.Logger
+    ) -> None:
+        """A stage the run's end interrupted (Ctrl-C in the demo) is shown failed."""
+        run = make_run(logger, end=None)
+        run.stage_start(2, "Clusters", pending=3)
+        run.end("cancelled")
+        result = cli("show", run.run_id, "--base-dir", base_dir, "--account", "1", "--site", "2")
+        assert result.returncode == 0, result.stderr
+        table = [line.split() for line in result.stdout.split("\n\n", 1)[1].splitlines()]
+        assert table[2][:3] == ["2", "Clusters", "failed"]
+        assert table[2][-2:] == ["run", "cancelled"]
+
 
 class TestPrune:
     """``prune`` removes only runs whose ``run_end`` is older than DAYS, and empty tenants."""

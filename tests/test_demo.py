@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import termios
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ def only_run(reader: igl.RunLogReader, **tenant: Any) -> str:
     return runs[0]
 
 
-def assert_completed_pipeline(summary: dict[str, Any], items: int) -> None:
+def assert_completed_pipeline(summary: Mapping[str, Any], items: int) -> None:
     assert summary["status"] == "completed"
     stages = summary["stages"]
     assert sorted(stages) == ["1", "2", "3"]
@@ -155,6 +156,74 @@ class TestDemo:
         assert not (tmp_path / "automation-logs").exists()
         assert all(str(logs) in hint for hint in hints(result.stdout))
 
+    @pytest.mark.timeout(120)
+    def test_ctrl_c_cancels_the_run(self, tmp_path: Path) -> None:
+        """Ctrl-C stops the pipeline: the run ends ``cancelled`` (its last event), status 130."""
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WITH_CTRL_C, "demo", "--base-dir", str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(Path(igl.__file__).parents[1])},
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "stage 1" in line:  # stage 1 is done; stage 2 is running
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130
+        assert err == ""
+        reader = igl.RunLogReader(tmp_path)
+        run_id = only_run(reader)
+        summary = reader.summary(run_id)
+        assert summary["status"] == "cancelled"
+        assert summary["stages"]["1"]["status"] == "completed"
+        stages = summary["stages"]
+        assert "3" not in stages or stages["3"]["status"] != "completed"
+        # A stage of an ended run is never running: the one Ctrl-C stopped failed.
+        assert [st["status"] for st in stages.values()].count("running") == 0
+        show = subprocess.run(
+            [sys.executable, "-m", "igny8_logging", "show", run_id, "--base-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=demo_env(),
+        )
+        assert show.returncode == 0, show.stderr
+        table = show.stdout.split("\n\n", 1)[1]
+        assert " running " not in table
+        trace = reader.read_trace(run_id, limit=10_000)
+        assert trace.events[-1]["event"] == "run_end"  # nothing of the run after its end
+        assert run_id in out
+
+    def test_unreachable_broker_is_one_line(self, tmp_path: Path) -> None:
+        result = demo("--base-dir", tmp_path, "--broker", "redis://:secret@127.0.0.1:1/0")
+        assert result.returncode == 1
+        assert result.stderr.startswith("igny8-logs: error: cannot reach the broker")
+        assert len(result.stderr.splitlines()) == 1
+        assert "secret" not in result.stderr
+
+    @pytest.mark.brokers
+    @pytest.mark.timeout(120)
+    @pytest.mark.parametrize(
+        ("broker", "port"),
+        [("redis://127.0.0.1:6379/0", 6379), ("amqp://guest:guest@127.0.0.1:5672//", 5672)],
+    )
+    def test_on_a_real_broker(self, tmp_path: Path, broker: str, port: int) -> None:
+        """Skipped (visibly) without the server, except in CI (``IGNY8_REQUIRE_BROKERS=1``)."""
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError as exc:
+            if os.environ.get("IGNY8_REQUIRE_BROKERS") == "1":
+                pytest.fail(f"no broker on port {port}: {exc}")
+            pytest.skip(f"no broker on port {port}: {exc}")
+        result = demo("--base-dir", tmp_path, "--items", "3", "--broker", broker)
+        assert result.returncode == 0, result.stderr
+        reader = igl.RunLogReader(tmp_path)
+        assert_completed_pipeline(reader.summary(only_run(reader)), 3)
+
 
 class TestDemoOutput:
     """What the demo prints: bars that fit the terminal, plain text elsewhere, hints that run."""
@@ -217,57 +286,3 @@ class TestDemoOutput:
         pyte.ByteStream(screen).feed(output)
         bars = [m.group(1) for line in screen.display if (m := BAR_LINE.match(line))]
         assert bars == ["1", "2", "3"], "\n".join(screen.display)
-
-    @pytest.mark.timeout(120)
-    def test_ctrl_c_cancels_the_run(self, tmp_path: Path) -> None:
-        """Ctrl-C stops the pipeline: the run ends ``cancelled`` (its last event), status 130."""
-        proc = subprocess.Popen(
-            [sys.executable, "-c", WITH_CTRL_C, "demo", "--base-dir", str(tmp_path)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(Path(igl.__file__).parents[1])},
-        )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if "stage 1" in line:  # stage 1 is done; stage 2 is running
-                break
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 130
-        assert err == ""
-        reader = igl.RunLogReader(tmp_path)
-        run_id = only_run(reader)
-        summary = reader.summary(run_id)
-        assert summary["status"] == "cancelled"
-        assert summary["stages"]["1"]["status"] == "completed"
-        assert summary["stages"].get("3", {}).get("status") != "completed"
-        trace = reader.read_trace(run_id, limit=10_000)
-        assert trace.events[-1]["event"] == "run_end"  # nothing of the run after its end
-        assert run_id in out
-
-    def test_unreachable_broker_is_one_line(self, tmp_path: Path) -> None:
-        result = demo("--base-dir", tmp_path, "--broker", "redis://:secret@127.0.0.1:1/0")
-        assert result.returncode == 1
-        assert result.stderr.startswith("igny8-logs: error: cannot reach the broker")
-        assert len(result.stderr.splitlines()) == 1
-        assert "secret" not in result.stderr
-
-    @pytest.mark.brokers
-    @pytest.mark.timeout(120)
-    @pytest.mark.parametrize(
-        ("broker", "port"),
-        [("redis://127.0.0.1:6379/0", 6379), ("amqp://guest:guest@127.0.0.1:5672//", 5672)],
-    )
-    def test_on_a_real_broker(self, tmp_path: Path, broker: str, port: int) -> None:
-        """Skipped (visibly) without the server, except in CI (``IGNY8_REQUIRE_BROKERS=1``)."""
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except OSError as exc:
-            if os.environ.get("IGNY8_REQUIRE_BROKERS") == "1":
-                pytest.fail(f"no broker on port {port}: {exc}")
-            pytest.skip(f"no broker on port {port}: {exc}")
-        result = demo("--base-dir", tmp_path, "--items", "3", "--broker", broker)
-        assert result.returncode == 0, result.stderr
-        reader = igl.RunLogReader(tmp_path)
-        assert_completed_pipeline(reader.summary(only_run(reader)), 3)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import igny8_logging as igl
-from igny8_logging._progress import Progress, fold, new_summary
+from igny8_logging._progress import Progress, new_state
 
 
 def events() -> list[dict[str, Any]]:
@@ -90,9 +90,13 @@ class TestFold:
         run.stage_error(2, ValueError("bad"))
         run.end("failed")
         reader = igl.RunLogReader(base_dir)
-        summary = new_summary(run.run_id)
+        state = new_state(run.run_id)
+        view = Progress(io.StringIO(), live=False)
         for ev in reader.read_trace(run.run_id, account_id=1, site_id=2).events:
-            fold(summary, ev)
+            state.apply(ev)
+            view.event(ev)
+        summary = state.summary()
+        assert view.stages == summary["stages"]
         expected = reader.summary(run.run_id, account_id=1, site_id=2)
         assert summary["stages"] == expected["stages"]
         assert summary["status"] == expected["status"] == "failed"
