@@ -170,9 +170,15 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
         return sub
 
     _add_reading_commands(command, handlers)
+    _add_prune(command, handlers["prune"])
+    _add_demo(command, handlers["demo"])
+    return parser
+
+
+def _add_prune(command: Callable[..., argparse.ArgumentParser], handler: Handler) -> None:
     prune = command(
         "prune",
-        handlers["prune"],
+        handler,
         "remove runs whose run_end is older than DAYS, in every account and site unless"
         " --account / --site name one (a run that has not ended is kept)",
         _common(_BASE_DIR, _ALL_TENANTS, reading=False),
@@ -186,12 +192,13 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
     )
     prune.add_argument("--dry-run", action="store_true", help="print what would go, remove nothing")
 
-    demo_common = _common(_DEMO_DIR, _ONE_TENANT, reading=False)
+
+def _add_demo(command: Callable[..., argparse.ArgumentParser], handler: Handler) -> None:
     demo = command(
         "demo",
-        handlers["demo"],
+        handler,
         "run an example 3-stage pipeline on a real Celery worker",
-        demo_common,
+        _common(_DEMO_DIR, _ONE_TENANT, reading=False),
     )
     demo.add_argument(
         "--items", type=items_arg, default=12, help="keywords to process (default 12)"
@@ -205,5 +212,3 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
         metavar="URL",
         help="also send the run to Redis and read its progress back from there",
     )
-
-    return parser

@@ -491,6 +491,18 @@ class TestErrors:
         assert "account _, site _" in message
         assert "None" not in message
 
+    def test_demo_without_celery_names_the_extra(self, tmp_path: Path) -> None:
+        code = (
+            "import sys; sys.modules['celery'] = None; from igny8_logging.cli import main; "
+            f"sys.exit(main(['demo', '--base-dir', {str(tmp_path)!r}]))"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        )
+        message = assert_one_line_error(result, 1)
+        assert "pip install 'igny8-logging[demo]'" in message
+        assert list(tmp_path.iterdir()) == []
+
     def test_odd_values_in_the_trace_are_shown(self, base_dir: Path) -> None:
         """Any JSON value where a number or string is expected: shown, never a traceback."""
         run_id = "run_20260101_000000_dddddddd"
