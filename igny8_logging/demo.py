@@ -21,6 +21,7 @@ import secrets
 import shlex
 import sys
 import threading
+import time
 from typing import Final, TextIO
 
 from celery import chain
@@ -43,6 +44,7 @@ __all__ = ["DEFAULT_DIR", "DemoInterrupted", "ProviderTimeout", "build_app", "ru
 #: Where the demo writes when neither ``base_dir`` nor ``$IGNY8_LOG_DIR`` says.
 DEFAULT_DIR: Final = "automation-logs"
 RUN_TIMEOUT: Final = 120.0
+REDIS_TIMEOUT: Final = 10.0
 
 
 def demo_base_dir(base_dir: str | None = None) -> str:
@@ -87,6 +89,16 @@ def _handlers(base_dir: str, redis_url: str | None) -> list[logging.Handler]:
 def _reader(base_dir: str, redis_url: str | None) -> RunLogReader:
     """The reader the demo shows its run through: the files, or Redis first when given."""
     return RunLogReader(base_dir, redis_url=redis_url)
+
+
+def _wait_for_redis(reader: RunLogReader, run: RunLogger) -> None:
+    """Until Redis (the reader's first source) holds the run: its trace is then read
+    from there throughout, never a page from the files and the next from Redis."""
+    deadline = time.monotonic() + REDIS_TIMEOUT
+    while not reader.sources[0].has_run(run.context.ref):
+        if time.monotonic() >= deadline:
+            raise CommandError(f"the run did not reach Redis within {REDIS_TIMEOUT:.0f}s")
+        time.sleep(0.05)
 
 
 def _watch(reader: RunLogReader, run: RunLogger, progress: Progress) -> tuple[str, str | None]:
@@ -221,6 +233,8 @@ def run_demo(
         run = start_run(pipeline.logger, _tenant(account), _tenant(site), metadata=metadata)
         pipeline.banner(out, run, items)
         reader = _reader(base, redis_url)
+        if redis_url:
+            _wait_for_redis(reader, run)
         pipeline.publish(run, items)
         status, reason = _watch(reader, run, Progress(out))
     except KeyboardInterrupt:

@@ -224,6 +224,38 @@ class TestDemo:
         reader = igl.RunLogReader(tmp_path)
         assert_completed_pipeline(reader.summary(only_run(reader)), 3)
 
+    @pytest.mark.brokers
+    @pytest.mark.timeout(120)
+    def test_redis_url_sends_the_run_to_redis(self, tmp_path: Path) -> None:
+        """With ``--redis-url`` the run is in Redis too, complete: read back with no files.
+        (Redis on 6379, like the broker tests; the 'redis' extra's handler.)"""
+        pytest.importorskip("igny8_logging.redis")
+        url = "redis://127.0.0.1:6379/0"
+        try:
+            socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+        except OSError as exc:
+            if os.environ.get("IGNY8_REQUIRE_BROKERS") == "1":
+                pytest.fail(f"no Redis on port 6379: {exc}")
+            pytest.skip(f"no Redis on port 6379: {exc}")
+        site = f"demo-{os.getpid()}-{tmp_path.name}"[:60]
+        result = demo(
+            "--base-dir",
+            tmp_path,
+            "--items",
+            "3",
+            "--redis-url",
+            url,
+            "--account",
+            "9",
+            "--site",
+            site,
+        )
+        assert result.returncode == 0, result.stderr
+        from_redis = igl.RunLogReader(tmp_path / "no-files-here", redis_url=url)
+        run_id = only_run(from_redis, account_id=9, site_id=site)
+        assert_completed_pipeline(from_redis.summary(run_id, account_id=9, site_id=site), 3)
+        assert f"--redis-url {url}" in result.stdout
+
 
 class TestDemoOutput:
     """What the demo prints: bars that fit the terminal, plain text elsewhere, hints that run."""
