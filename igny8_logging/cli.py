@@ -314,8 +314,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of our output went away (| head)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except RunNotFound:
-        sys.stderr.write(f"{PROG}: error: {_Where(args).no_run(args.run_id)}\n")
+    except RunNotFound as exc:
+        run_id = getattr(args, "run_id", None)
+        message = _one_line(exc) if run_id is None else _Where(args).no_run(run_id)
+        sys.stderr.write(f"{PROG}: error: {message}\n")
         return 1
     except (CommandError, ValueError, OSError) as exc:
         sys.stderr.write(f"{PROG}: error: {_one_line(exc)}\n")
