@@ -115,7 +115,7 @@ def _keyword(i: int) -> str:
 
 
 def _add_keywords(app: Celery, work: Work) -> None:
-    @app.task(name="igny8_demo.keywords", stage=1, stage_name="Keywords")
+    @app.task(shared=False, name="igny8_demo.keywords", stage=1, stage_name="Keywords")
     def keywords(count: int, seed: int) -> dict[str, Any]:
         run = _run_of_task()
         rng = random.Random(seed)
@@ -137,7 +137,14 @@ def _add_keywords(app: Celery, work: Work) -> None:
 
 
 def _add_clusters(app: Celery, work: Work) -> None:
-    @app.task(name="igny8_demo.clusters", bind=True, max_retries=3, stage=2, stage_name="Clusters")
+    @app.task(
+        shared=False,
+        name="igny8_demo.clusters",
+        bind=True,
+        max_retries=3,
+        stage=2,
+        stage_name="Clusters",
+    )
     def clusters(
         self: Task[Any, Any],
         previous: dict[str, Any],
@@ -174,7 +181,7 @@ def _add_clusters(app: Celery, work: Work) -> None:
 
 
 def _add_ideas(app: Celery, work: Work) -> None:
-    @app.task(name="igny8_demo.ideas", stage=3, stage_name="Ideas")
+    @app.task(shared=False, name="igny8_demo.ideas", stage=3, stage_name="Ideas")
     def ideas(previous: dict[str, Any]) -> dict[str, Any]:
         run = _run_of_task()
         total = len(previous["clusters"]) * len(ANGLES)
@@ -203,7 +210,7 @@ def build_app(broker: str, queue: str, stopping: threading.Event) -> Celery:
     _add_clusters(app, work)
     _add_ideas(app, work)
 
-    @app.task(name="igny8_demo.wake")
+    @app.task(shared=False, name="igny8_demo.wake")
     def wake() -> None:
         """Wakes the worker's loop so that it sees the stop request at once."""
 
