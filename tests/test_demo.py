@@ -238,23 +238,30 @@ class TestDemo:
                 pytest.fail(f"no Redis on port 6379: {exc}")
             pytest.skip(f"no Redis on port 6379: {exc}")
         site = f"demo-{os.getpid()}-{tmp_path.name}"[:60]
-        result = demo(
-            "--base-dir",
-            tmp_path,
-            "--items",
-            "3",
-            "--redis-url",
-            url,
-            "--account",
-            "9",
-            "--site",
-            site,
-        )
-        assert result.returncode == 0, result.stderr
-        from_redis = igl.RunLogReader(tmp_path / "no-files-here", redis_url=url)
-        run_id = only_run(from_redis, account_id=9, site_id=site)
-        assert_completed_pipeline(from_redis.summary(run_id, account_id=9, site_id=site), 3)
-        assert f"--redis-url {url}" in result.stdout
+        try:
+            result = demo(
+                "--base-dir",
+                tmp_path,
+                "--items",
+                "3",
+                "--redis-url",
+                url,
+                "--account",
+                "9",
+                "--site",
+                site,
+            )
+            assert result.returncode == 0, result.stderr
+            from_redis = igl.RunLogReader(tmp_path / "no-files-here", redis_url=url)
+            run_id = only_run(from_redis, account_id=9, site_id=site)
+            assert_completed_pipeline(from_redis.summary(run_id, account_id=9, site_id=site), 3)
+            assert f"--redis-url {url}" in result.stdout
+        finally:  # the streams are this test's own: no keys left behind
+            import redis
+
+            client = redis.Redis.from_url(url)
+            for key in client.scan_iter(f"igny8:9:{site}:*"):
+                client.delete(key)
 
 
 class TestDemoOutput:
