@@ -1,11 +1,14 @@
 """``igny8-logs``: list, tail, trace, show and prune runs, and run the demo.
 
 Every command takes ``--base-dir`` (default ``$IGNY8_LOG_DIR``, else the
-library default), ``--account`` and ``--site`` (default: the ``_`` folders),
-before or after the subcommand.  An unknown run or a bad argument exits
-non-zero with one line on stderr and no traceback.  Everything is read through
-:class:`RunLogReader`; ``prune`` walks the tree with the same link-refusing
-descriptors and validates every folder name before touching it.
+library default; the demo's is ``./automation-logs``), ``--account`` and
+``--site`` (default: the ``_`` folders; ``prune`` and ``runs --all``: every
+tenant), before or after the subcommand; the reading commands also take
+``--redis-url`` / ``--archive-url``.  A failure (an unknown run, a bad argument,
+a missing base dir or stage log) exits non-zero with one line on stderr and no
+traceback.  Everything is read through :class:`RunLogReader`; ``prune`` walks
+the tree with the same link-refusing descriptors and validates every folder
+name before touching it.
 """
 
 from __future__ import annotations
@@ -14,63 +17,29 @@ import argparse
 import json
 import os
 import sys
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Final, NoReturn, TypedDict
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Final, TypedDict
 
-from ._ids import MISSING, check_stage, check_tenant, default_base_dir
-from ._reader import MAX_TAIL_LINES, RunLogReader, RunNotFound
-from ._retention import cutoff, prune
+from . import _cli_args
+from ._display import CommandError, cell, columns, seconds, stage_table
+from ._files import open_tree_dir
+from ._ids import (
+    MISSING,
+    TRACE_FILE,
+    RunRef,
+    default_base_dir,
+    is_run_id,
+    run_started_at,
+)
+from ._reader import RunLogReader, RunNotFound
+from ._retention import prune
+from ._trace_feed import poll_trace, stored_lines
 
 __all__ = ["CommandError", "build_parser", "main"]
 
-PROG: Final = "igny8-logs"
+PROG: Final = _cli_args.PROG
 POLL_SECONDS: Final = 0.2
-
-
-class CommandError(Exception):
-    """A failure to report as one line on stderr (exit status 1)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors are one line, without the usage block."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{PROG}: error: {message} (see {PROG} --help)\n")
-
-
-# -- argument types -----------------------------------------------------------------
-
-
-def _argument_type(check: Callable[[str], Any], what: str) -> Callable[[str], str]:
-    def convert(value: str) -> str:
-        try:
-            check(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid {what} {value!r}") from None
-        return value
-
-    convert.__name__ = what
-    return convert
-
-
-_tenant = _argument_type(lambda v: v == MISSING or check_tenant(v), "account/site id")
-_stage = _argument_type(check_stage, "stage")
-
-
-def _lines(value: str) -> int:
-    if not value.isascii() or not value.isdigit() or int(value) > MAX_TAIL_LINES:
-        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_TAIL_LINES}")
-    return int(value)
-
-
-def _days(value: str) -> float:
-    try:
-        days = float(value)
-        cutoff(days)  # the library's own rule: a finite number >= 0
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of days >= 0, not {value!r}") from None
-    return days
 
 
 # -- options shared by every command ----------------------------------------------------
@@ -81,6 +50,29 @@ class _Ids(TypedDict):
     site_id: str | None
 
 
+def _option(args: argparse.Namespace, name: str, variable: str) -> str | None:
+    value: str | None = getattr(args, name, None) or os.environ.get(variable) or None
+    return value
+
+
+def _reader(args: argparse.Namespace) -> RunLogReader:
+    """The reader every command reads through: ``--base-dir``, ``--redis-url``
+    (default ``$IGNY8_REDIS_URL``) and ``--archive-url`` (``$IGNY8_ARCHIVE_URL``)."""
+    return RunLogReader(
+        getattr(args, "base_dir", None) or default_base_dir(),
+        redis_url=_option(args, "redis_url", "IGNY8_REDIS_URL"),
+        archive_url=_option(args, "archive_url", "IGNY8_ARCHIVE_URL"),
+    )
+
+
+def _tenant_ids(account: str | None, site: str | None) -> _Ids:
+    """Folder names (or ``None``) as the reader's ids: ``_`` is ``None``."""
+    return {
+        "account_id": None if account in (None, MISSING) else account,
+        "site_id": None if site in (None, MISSING) else site,
+    }
+
+
 class _Where:
     """The reader and the account/site folder the command works on."""
 
@@ -88,15 +80,32 @@ class _Where:
         self.base_dir: str = getattr(args, "base_dir", None) or default_base_dir()
         self.account: str | None = getattr(args, "account", None)
         self.site: str | None = getattr(args, "site", None)
-        self.reader = RunLogReader(self.base_dir)
+        self.reader = _reader(args)
+        self.remote = bool(self.reader.redis_url or self.reader.archive_url)
 
     @property
     def ids(self) -> _Ids:
         """``account_id`` / ``site_id`` for the reader (``None`` for the ``_`` folders)."""
-        return {
-            "account_id": None if self.account in (None, MISSING) else self.account,
-            "site_id": None if self.site in (None, MISSING) else self.site,
-        }
+        return _tenant_ids(self.account, self.site)
+
+    def no_run(self, run_id: object) -> str:
+        """The one-line "no such run" error: what was searched, and where."""
+        if not is_run_id(run_id):
+            return f"not a run id: {cell(repr(run_id))}"
+        where = self.base_dir + (" (and Redis / the archive)" if self.remote else "")
+        tenant = f"account {self.account or MISSING}, site {self.site or MISSING}"
+        if self.account is None and self.site is None:
+            tenant += " (the _ folders: give --account / --site for a tenant's run)"
+        return f"no run {run_id} in {where} for {tenant}"
+
+    def require_base_dir(self) -> None:
+        """:class:`CommandError` when the base dir is missing (and nothing else is read)."""
+        if self.remote:
+            return
+        try:
+            os.close(open_tree_dir(self.base_dir, ()))
+        except (FileNotFoundError, NotADirectoryError):
+            raise CommandError(f"no such directory: {self.base_dir}") from None
 
 
 def _out(line: str) -> None:
@@ -106,18 +115,48 @@ def _out(line: str) -> None:
 # -- commands -----------------------------------------------------------------------
 
 
+def _tenants(where: _Where) -> list[tuple[str, str]]:
+    """Every (account, site) with runs, as folder names, narrowed by --account / --site."""
+    found = []
+    for account_id, site_id in where.reader.tenants():
+        account = MISSING if account_id is None else str(account_id)
+        site = MISSING if site_id is None else str(site_id)
+        if where.account in (None, account) and where.site in (None, site):
+            found.append((account, site))
+    return found
+
+
+def _run_row(where: _Where, run_id: str, tenant: tuple[str, str] | None) -> list[str]:
+    """One row of ``runs``: the run in *tenant*'s folders (``None``: the command's)."""
+    ids: _Ids = where.ids if tenant is None else _tenant_ids(*tenant)
+    shown = [] if tenant is None else list(tenant)
+    try:
+        summary = where.reader.summary(run_id, **ids)
+    except RunNotFound:
+        return []  # removed while listing
+    started = cell(summary["started_at"])
+    return [*shown, run_id, cell(summary["status"]), started, seconds(summary["elapsed_s"])]
+
+
 def _cmd_runs(args: argparse.Namespace) -> int:
     where = _Where(args)
-    for run_id in where.reader.list_runs(**where.ids):
-        try:
-            summary = where.reader.summary(run_id, **where.ids)
-        except RunNotFound:
-            continue  # removed while listing
-        elapsed = summary.get("elapsed_s")
-        _out(
-            f"{run_id}  {summary['status']:<9}  {summary['started_at'] or '-':<24}  "
-            + ("-" if elapsed is None else f"{elapsed}s")
-        )
+    where.require_base_dir()
+    header = ["run_id", "status", "started", "elapsed"]
+    if args.all:
+        header = ["account", "site", *header]
+        found = [
+            (run_id, tenant)
+            for tenant in _tenants(where)
+            for run_id in where.reader.list_runs(**_tenant_ids(*tenant))
+        ]
+        found.sort(key=lambda item: (run_started_at(item[0]) or datetime.min, item), reverse=True)
+        rows = [_run_row(where, run_id, tenant) for run_id, tenant in found]
+    else:
+        rows = [_run_row(where, run_id, None) for run_id in where.reader.list_runs(**where.ids)]
+    rows = [row for row in rows if row]
+    if rows:
+        for line in columns([header, *rows]):
+            _out(line)
     return 0
 
 
@@ -126,10 +165,16 @@ def _cmd_tail(args: argparse.Namespace) -> int:
     if args.follow:
         lines = where.reader.follow(args.run_id, lines=args.lines, stage=args.stage, **where.ids)
         return _follow(lines)
-    if args.lines == 0:  # nothing to print, but an unknown run is still an error
-        where.reader.tail(args.run_id, 1, stage=args.stage, **where.ids)
-        return 0
-    for line in where.reader.tail(args.run_id, args.lines, stage=args.stage, **where.ids):
+    # At least one line is read even for -n 0: an unknown run is still an error.
+    found = where.reader.tail(args.run_id, max(args.lines, 1), stage=args.stage, **where.ids)
+    stage = args.stage
+    if (
+        not found
+        and stage is not None
+        and not where.reader.has_log(args.run_id, stage=stage, **where.ids)
+    ):
+        raise CommandError(f"run {args.run_id} has no log for stage {stage} (-f waits for it)")
+    for line in found[len(found) - args.lines :] if args.lines else []:
         _out(line)
     return 0
 
@@ -145,67 +190,47 @@ def _follow(lines: Iterator[str]) -> int:
     return 0
 
 
-def _trace_lines(where: _Where, run_id: str, follow: bool) -> Iterator[str]:
-    cursor = None
-    while True:
-        page = where.reader.read_trace(run_id, cursor=cursor, **where.ids)
-        for event in page.events:
-            yield json.dumps(event, ensure_ascii=False, default=str)
-        cursor = page.cursor
-        if page.complete or (not follow and not page.events):
-            return
-        if not page.events:
-            time.sleep(POLL_SECONDS)
+def _trace_lines(where: _Where, run_id: str, follow: bool) -> Iterator[bytes]:
+    """The trace's lines as stored (from the files, or the source that holds the run);
+    following a run read from Redis / the archive, its events as compact JSON."""
+    where.reader.read_trace(run_id, limit=1, **where.ids)  # RunNotFound, as every command
+    if not where.remote:
+        parts = RunRef.checked(run_id, **where.ids).parts
+        yield from stored_lines(where.base_dir, parts, follow=follow, poll=POLL_SECONDS)
+    elif follow:
+        for event in poll_trace(where.reader, run_id, poll=POLL_SECONDS, **where.ids):
+            yield json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+    else:
+        try:
+            stream = where.reader.open_file(run_id, TRACE_FILE, **where.ids)
+        except FileNotFoundError:
+            return  # no trace yet
+        with stream:
+            for line in stream:
+                if line.endswith(b"\n"):  # a half-written last line waits
+                    yield line[:-1]
 
 
 def _cmd_trace(args: argparse.Namespace) -> int:
-    return _follow(_trace_lines(_Where(args), args.run_id, args.follow))
-
-
-def _stage_order(key: str) -> tuple[int, int, str]:
-    return (0, int(key), "") if key.isdigit() else (1, 0, key)
-
-
-def _cell(value: Any) -> str:
-    return "-" if value is None else " ".join(str(value).split())
-
-
-def stage_table(summary: Mapping[str, Any], error_width: int = 60) -> list[str]:
-    """The stage table of a run summary: stage, name, status, processed/total, credits..."""
-    rows = [["stage", "name", "status", "processed/total", "credits", "elapsed", "error"]]
-    for key in sorted(summary["stages"], key=_stage_order):
-        stage = summary["stages"][key]
-        processed, total = stage["processed"], stage["total"]
-        done = f"{_cell(processed)}/{total}" if total is not None else _cell(processed)
-        elapsed = stage["elapsed_s"]
-        error = _cell(stage["error"])
-        if len(error) > error_width:
-            error = error[: error_width - 1] + "…"
-        rows.append(
-            [
-                key,
-                _cell(stage["name"]),
-                stage["status"],
-                done,
-                _cell(stage["credits_used"]),
-                "-" if elapsed is None else f"{elapsed:.3f}s",
-                error,
-            ]
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    ]
+    sys.stdout.flush()
+    out = sys.stdout.buffer
+    try:
+        for line in _trace_lines(_Where(args), args.run_id, args.follow):
+            out.write(line + b"\n")
+            out.flush()
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
     where = _Where(args)
     summary = where.reader.summary(args.run_id, **where.ids)
     elapsed = summary.get("elapsed_s")
-    _out(f"run      {summary['run_id']}  ({summary['status']})")
-    _out(f"started  {summary['started_at'] or '-'}")
-    after = "" if elapsed is None else f"  after {elapsed}s"
-    _out(f"ended    {summary['ended_at'] or '-'}{after}")
+    _out(f"run      {summary['run_id']}  ({cell(summary['status'])})")
+    _out(f"started  {cell(summary['started_at'])}")
+    after = "" if elapsed is None else f"  after {seconds(elapsed)}"
+    _out(f"ended    {cell(summary['ended_at'])}{after}")
     _out("")
     for line in stage_table(summary):
         _out(line)
@@ -242,83 +267,30 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         from .demo import run_demo
     except ImportError as exc:
         raise CommandError(
-            f"the demo needs Celery ({exc.name} is missing): pip install 'igny8-logging[celery]'"
+            f"the demo needs Celery ({exc.name} is missing): pip install 'igny8-logging[demo]'"
         ) from None
     return run_demo(
-        base_dir=getattr(args, "base_dir", None) or "automation-logs",
+        base_dir=getattr(args, "base_dir", None),
         items=args.items,
         broker=args.broker,
         account=getattr(args, "account", None),
         site=getattr(args, "site", None),
+        redis_url=getattr(args, "redis_url", None),
     )
-
-
-def _items(value: str) -> int:
-    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= 1000:
-        raise argparse.ArgumentTypeError("must be an integer from 1 to 1000")
-    return int(value)
-
-
-# -- the parser -----------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``igny8-logs`` parser; ``--base-dir``/``--account``/``--site`` go anywhere."""
-    common = _Parser(add_help=False)
-    # SUPPRESS: a subcommand that does not repeat an option keeps the top-level value.
-    common.add_argument(
-        "--base-dir",
-        default=argparse.SUPPRESS,
-        metavar="DIR",
-        help="the log tree (default: $IGNY8_LOG_DIR, else /data/app/logs/automation)",
+    return _cli_args.build_parser(
+        {
+            "runs": _cmd_runs,
+            "tail": _cmd_tail,
+            "trace": _cmd_trace,
+            "show": _cmd_show,
+            "prune": _cmd_prune,
+            "demo": _cmd_demo,
+        }
     )
-    common.add_argument(
-        "--account", type=_tenant, default=argparse.SUPPRESS, help="account id (default: _)"
-    )
-    common.add_argument(
-        "--site", type=_tenant, default=argparse.SUPPRESS, help="site id (default: _)"
-    )
-    parser = _Parser(
-        prog=PROG,
-        parents=[common],
-        description="Read, follow and prune igny8 automation run logs.",
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def command(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> Any:
-        sub = commands.add_parser(name, parents=[common], help=text, description=text)
-        sub.set_defaults(handler=handler)
-        return sub
-
-    command("runs", _cmd_runs, "list the runs of an account/site, newest first, with status")
-
-    tail = command("tail", _cmd_tail, "print the last lines of a run's log")
-    tail.add_argument("run_id", metavar="RUN_ID")
-    tail.add_argument("-n", "--lines", type=_lines, default=10, help="how many (default 10)")
-    tail.add_argument("-f", "--follow", action="store_true", help="then follow until Ctrl-C")
-    tail.add_argument("--stage", type=_stage, help="the stage's log instead of the run log")
-
-    trace = command("trace", _cmd_trace, "print a run's trace as JSON lines")
-    trace.add_argument("run_id", metavar="RUN_ID")
-    trace.add_argument("-f", "--follow", action="store_true", help="follow until run_end")
-
-    show = command("show", _cmd_show, "show a run's status and stage table")
-    show.add_argument("run_id", metavar="RUN_ID")
-
-    prune = command(
-        "prune",
-        _cmd_prune,
-        "remove runs that ended more than DAYS ago (all accounts/sites unless given)",
-    )
-    prune.add_argument("--older-than", type=_days, required=True, metavar="DAYS")
-    prune.add_argument("--dry-run", action="store_true", help="print what would go, remove nothing")
-
-    demo = command("demo", _cmd_demo, "run an example 3-stage pipeline on a real Celery worker")
-    demo.add_argument("--items", type=_items, default=12, help="keywords to process (default 12)")
-    demo.add_argument(
-        "--broker", default=None, metavar="URL", help="a broker URL (default: embedded, in memory)"
-    )
-    return parser
 
 
 def _one_line(exc: BaseException) -> str:
@@ -342,7 +314,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of our output went away (| head)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except (CommandError, RunNotFound, ValueError, OSError) as exc:
+    except RunNotFound as exc:
+        run_id = getattr(args, "run_id", None)
+        message = _one_line(exc) if run_id is None else _Where(args).no_run(run_id)
+        sys.stderr.write(f"{PROG}: error: {message}\n")
+        return 1
+    except (CommandError, ValueError, OSError) as exc:
         sys.stderr.write(f"{PROG}: error: {_one_line(exc)}\n")
         return 1
     return status

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -130,7 +131,7 @@ class TestArguments:
     ) -> None:
         run = make_run(logger)
         expected = (folder(base_dir, run) / "automation_run.log").read_text().splitlines()[-3:]
-        forms = [
+        forms: list[list[str | Path]] = [
             ["--base-dir", base_dir, "--account", "1", "--site", "2", "tail", run.run_id, "-n3"],
             ["tail", run.run_id, "-n3", "--base-dir", base_dir, "--account", "1", "--site", "2"],
             ["--base-dir", base_dir, "--account", "1", "tail", "-n3", "--site", "2", run.run_id],
@@ -191,7 +192,7 @@ class TestTail:
     def test_exact_last_lines(self, base_dir: Path, logger: logging.Logger) -> None:
         run = make_run(logger)
         log = (folder(base_dir, run) / "automation_run.log").read_text().splitlines()
-        where = ["--base-dir", base_dir, "--account", "1", "--site", "2"]
+        where: list[str | Path] = ["--base-dir", base_dir, "--account", "1", "--site", "2"]
         for n in ("1", "7", "38"):
             result = cli("tail", run.run_id, "-n", n, *where)
             assert result.stdout.splitlines() == log[-int(n) :]
@@ -255,13 +256,38 @@ class TestTrace:
         assert events == [json.loads(line) for line in trace]
         assert len(events) > 600
 
+    def test_lines_are_printed_as_stored(self, base_dir: Path, logger: logging.Logger) -> None:
+        """Byte for byte what the handler wrote: no re-serialization (spaces, escapes)."""
+        run = make_run(logger)
+        run.trace("item_done", stage=1, item="café ✓", ratio=0.1 + 0.2, when=1e16, nested=[1, {}])
+        stored = (folder(base_dir, run) / "run_trace.jsonl").read_bytes()
+        result = subprocess.run(
+            [sys.executable, "-m", "igny8_logging", "trace", run.run_id, "--base-dir",
+             str(base_dir), "--account", "1", "--site", "2"],
+            capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == stored
+
+    def test_a_half_written_last_line_is_held_back(
+        self, base_dir: Path, logger: logging.Logger
+    ) -> None:
+        run = make_run(logger)
+        path = folder(base_dir, run) / "run_trace.jsonl"
+        stored = path.read_bytes()
+        with path.open("ab") as trace:
+            trace.write(b'{"ts":"2026-01-01T00:00:00.000Z","event":"item_do')
+        result = cli("trace", run.run_id, "--base-dir", base_dir, "--account", "1", "--site", "2")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.encode() == stored
+
     @pytest.mark.timeout(60)
     def test_follow_until_run_end(self, base_dir: Path, logger: logging.Logger) -> None:
         run = make_run(logger, end=None)
         proc = popen("trace", "-f", run.run_id, "--base-dir", base_dir, "--account", "1",
                      "--site", "2")  # fmt: skip
         assert proc.stdout is not None
-        seen = []
+        seen: list[dict[str, Any]] = []
         while not seen or seen[-1]["event"] != "stage_complete":
             seen.append(json.loads(proc.stdout.readline()))
         run.trace("late_item", stage=1, item="x")
@@ -283,7 +309,11 @@ class TestRunsAndShow:
         result = cli("runs", "--base-dir", base_dir, "--account", "1", "--site", "2")
         assert result.returncode == 0, result.stderr
         rows = [line.split() for line in result.stdout.splitlines()]
-        assert [row[:2] for row in rows] == [[newer.run_id, "running"], [older.run_id, "completed"]]
+        assert rows[0] == ["run_id", "status", "started", "elapsed"]
+        assert [row[:2] for row in rows[1:]] == [
+            [newer.run_id, "running"],
+            [older.run_id, "completed"],
+        ]
         empty = cli("runs", "--base-dir", base_dir, "--account", "7")
         assert (empty.returncode, empty.stdout) == (0, "")
 
@@ -306,6 +336,19 @@ class TestRunsAndShow:
         assert table[1][:5] == ["1", "Keywords", "completed", "4/4", "2.5"]
         assert table[1][5].endswith("s")
         assert table[2] == ["2", "Clusters", "failed", "-", "-", "-", "model", "unavailable"]
+
+    def test_no_stage_runs_inside_an_ended_run(
+        self, base_dir: Path, logger: logging.Logger
+    ) -> None:
+        """A stage the run's end interrupted (Ctrl-C in the demo) is shown failed."""
+        run = make_run(logger, end=None)
+        run.stage_start(2, "Clusters", pending=3)
+        run.end("cancelled")
+        result = cli("show", run.run_id, "--base-dir", base_dir, "--account", "1", "--site", "2")
+        assert result.returncode == 0, result.stderr
+        table = [line.split() for line in result.stdout.split("\n\n", 1)[1].splitlines()]
+        assert table[2][:3] == ["2", "Clusters", "failed"]
+        assert table[2][-2:] == ["run", "cancelled"]
 
 
 class TestPrune:
@@ -372,3 +415,122 @@ class TestPrune:
     def test_missing_base_dir_is_an_error(self, tmp_path: Path) -> None:
         result = cli("prune", "--older-than", "1", "--base-dir", tmp_path / "nope")
         assert_one_line_error(result, 1)
+
+
+class TestRunsAll:
+    """``runs --all`` lists every account and site, with their ids, newest first, a header."""
+
+    def test_every_tenant_newest_first(self, base_dir: Path, logger: logging.Logger) -> None:
+        first = make_run(logger, 1, 2, run_id="run_20260101_000000_aaaaaaaa")
+        second = make_run(logger, None, None, run_id="run_20260102_000000_bbbbbbbb", end=None)
+        third = make_run(logger, "acme", "shop", run_id="run_20260103_000000_cccccccc")
+        (base_dir / "not a tenant!").mkdir()  # a foreign folder is not listed
+        result = cli("runs", "--all", "--base-dir", base_dir)
+        assert result.returncode == 0, result.stderr
+        rows = [line.split() for line in result.stdout.splitlines()]
+        assert rows[0] == ["account", "site", "run_id", "status", "started", "elapsed"]
+        assert [row[:4] for row in rows[1:]] == [
+            ["acme", "shop", third.run_id, "completed"],
+            ["_", "_", second.run_id, "running"],
+            ["1", "2", first.run_id, "completed"],
+        ]
+
+    def test_narrowed_by_account(self, base_dir: Path, logger: logging.Logger) -> None:
+        mine = make_run(logger, 1, 2)
+        other_site = make_run(logger, 1, 3)
+        make_run(logger, 4, 2)
+        result = cli("runs", "--all", "--account", "1", "--base-dir", base_dir)
+        assert result.returncode == 0, result.stderr
+        listed = {tuple(line.split()[:3]) for line in result.stdout.splitlines()[1:]}
+        assert listed == {("1", "2", mine.run_id), ("1", "3", other_site.run_id)}
+
+
+class TestErrors:
+    """Where a command cannot do what was asked it says so: one line on stderr, exit 1."""
+
+    def test_runs_on_a_missing_base_dir(self, tmp_path: Path) -> None:
+        missing = tmp_path / "nope"
+        message = assert_one_line_error(cli("runs", "--base-dir", missing), 1)
+        assert str(missing) in message
+        assert_one_line_error(cli("runs", "--all", "--base-dir", missing), 1)
+
+    def test_runs_with_the_default_folder_absent(self, tmp_path: Path) -> None:
+        missing = tmp_path / "nope"
+        message = assert_one_line_error(cli("runs", env={"IGNY8_LOG_DIR": str(missing)}), 1)
+        assert str(missing) in message
+
+    def test_tail_of_a_stage_without_a_log(self, base_dir: Path, logger: logging.Logger) -> None:
+        run = make_run(logger)
+        where: list[str | Path] = ["--base-dir", base_dir, "--account", "1", "--site", "2"]
+        for n in ("10", "0"):
+            result = cli("tail", run.run_id, "--stage", "9", "-n", n, *where)
+            assert "stage 9" in assert_one_line_error(result, 1)
+
+    @pytest.mark.timeout(60)
+    def test_tail_f_waits_for_the_stage_log(self, base_dir: Path, logger: logging.Logger) -> None:
+        run = make_run(logger, end=None)
+        proc = popen("tail", "-f", run.run_id, "--stage", "9", "--base-dir", base_dir,
+                     "--account", "1", "--site", "2")  # fmt: skip
+        assert proc.stdout is not None
+        run.stage_start(9, "Late")
+        assert "stage 9 started: Late" in proc.stdout.readline()
+        run.end("completed")
+        _, err = proc.communicate(timeout=30)
+        assert (proc.returncode, err) == (0, "")
+
+    @pytest.mark.parametrize("command", ["tail", "trace", "show"])
+    def test_no_run_names_where_it_looked(
+        self, base_dir: Path, logger: logging.Logger, command: str
+    ) -> None:
+        run = make_run(logger, 1, 2)
+        message = assert_one_line_error(
+            cli(command, run.run_id, "--base-dir", base_dir, "--account", "1", "--site", "3"), 1
+        )
+        assert f"no run {run.run_id} in {base_dir} for account 1, site 3" in message
+        message = assert_one_line_error(cli(command, run.run_id, "--base-dir", base_dir), 1)
+        assert "account _, site _" in message
+        assert "None" not in message
+
+    def test_demo_without_celery_names_the_extra(self, tmp_path: Path) -> None:
+        code = (
+            "import sys; sys.modules['celery'] = None; from igny8_logging.cli import main; "
+            f"sys.exit(main(['demo', '--base-dir', {str(tmp_path)!r}]))"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        )
+        message = assert_one_line_error(result, 1)
+        assert "pip install 'igny8-logging[demo]'" in message
+        assert list(tmp_path.iterdir()) == []
+
+    def test_odd_values_in_the_trace_are_shown(self, base_dir: Path) -> None:
+        """Any JSON value where a number or string is expected: shown, never a traceback."""
+        run_id = "run_20260101_000000_dddddddd"
+        run_dir = base_dir / "_" / "_" / run_id
+        run_dir.mkdir(parents=True)
+        events = [
+            {"event": "run_start", "ts": {"odd": 1}, "stage": None},
+            {"event": "stage_start", "stage": 1, "stage_name": ["a", "b"], "pending": "x"},
+            {"event": "stage_progress", "stage": 1, "processed": {"n": 1}, "total": [2]},
+            {"event": "stage_complete", "stage": 1, "elapsed_s": {"s": 1}, "credits_used": []},
+            {"event": "stage_error", "stage": "2", "error": {"why": "x\ny"}},
+            {"event": "run_end", "status": "completed", "elapsed_s": [1], "ts": 5},
+        ]
+        (run_dir / "run_trace.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+        for command in ("show", "runs"):
+            args = [command, run_id] if command == "show" else [command]
+            result = cli(*args, "--base-dir", base_dir)
+            assert result.returncode == 0, result.stderr
+            assert result.stderr == ""
+        shown = cli("show", run_id, "--base-dir", base_dir).stdout
+        assert '{"s": 1}' in shown
+        assert '{"why": "x\\ny"}' in shown  # one line: the newline escaped
+
+
+class TestVersion:
+    """``--version`` prints the version and exits 0."""
+
+    def test_version(self) -> None:
+        result = cli("--version")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == f"igny8-logs {igl.__version__}"

@@ -2,30 +2,78 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pyte
 import pytest
 from test_cli import WITH_CTRL_C
 
 import igny8_logging as igl
 
+ROOT = Path(igl.__file__).parents[1]
+#: Bar lines of the live progress: ``  stage 2  Clusters  ████░░░░...   3/4  ...``.
+BAR_LINE = re.compile(r"^  stage (\S+)  \S+ +[█░#.]{20} ")
 
-def demo(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+
+def demo_env(**extra: str) -> dict[str, str]:
+    """The environment of a user's shell: no ``$IGNY8_LOG_DIR`` unless given."""
+    env = {k: v for k, v in os.environ.items() if k not in ("IGNY8_LOG_DIR", "COLUMNS", "LINES")}
+    return {**env, "PYTHONPATH": str(ROOT), **extra}
+
+
+def demo(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "igny8_logging", "demo", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(Path(igl.__file__).parents[1])},
+        env=env or demo_env(),
         check=False,
     )
+
+
+def in_terminal(args: list[str], cwd: Path, columns: int, rows: int) -> bytes:
+    """Everything *args* wrote to a real pseudo-terminal of *columns* x *rows*."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    proc = subprocess.Popen(
+        args, stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
+        env=demo_env(TERM="xterm"), start_new_session=True,
+    )  # fmt: skip
+    os.close(slave)
+    output = bytearray()
+    try:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's other side is closed
+                break
+            if not data:
+                break
+            output += data
+        assert proc.wait(timeout=120) == 0, output.decode(errors="replace")
+    finally:
+        os.close(master)
+    return bytes(output)
+
+
+def hints(out: str) -> list[str]:
+    """The commands the demo prints after "Look again with:"."""
+    return [line.strip() for line in out.split("Look again with:\n", 1)[1].splitlines() if line]
 
 
 def only_run(reader: igl.RunLogReader, **tenant: Any) -> str:
@@ -34,7 +82,7 @@ def only_run(reader: igl.RunLogReader, **tenant: Any) -> str:
     return runs[0]
 
 
-def assert_completed_pipeline(summary: dict[str, Any], items: int) -> None:
+def assert_completed_pipeline(summary: Mapping[str, Any], items: int) -> None:
     assert summary["status"] == "completed"
     stages = summary["stages"]
     assert sorted(stages) == ["1", "2", "3"]
@@ -97,6 +145,18 @@ class TestDemo:
         assert_completed_pipeline(reader.summary(run_id), 2)
 
     @pytest.mark.timeout(120)
+    def test_base_dir_from_the_environment(self, tmp_path: Path) -> None:
+        """No ``--base-dir``: ``$IGNY8_LOG_DIR``, before ``./automation-logs``."""
+        logs = tmp_path / "env-logs"
+        result = demo("--items", "2", cwd=tmp_path, env=demo_env(IGNY8_LOG_DIR=str(logs)))
+        assert result.returncode == 0, result.stderr
+        assert_completed_pipeline(
+            igl.RunLogReader(logs).summary(only_run(igl.RunLogReader(logs))), 2
+        )
+        assert not (tmp_path / "automation-logs").exists()
+        assert all(str(logs) in hint for hint in hints(result.stdout))
+
+    @pytest.mark.timeout(120)
     def test_ctrl_c_cancels_the_run(self, tmp_path: Path) -> None:
         """Ctrl-C stops the pipeline: the run ends ``cancelled`` (its last event), status 130."""
         proc = subprocess.Popen(
@@ -119,7 +179,21 @@ class TestDemo:
         summary = reader.summary(run_id)
         assert summary["status"] == "cancelled"
         assert summary["stages"]["1"]["status"] == "completed"
-        assert summary["stages"].get("3", {}).get("status") != "completed"
+        stages = summary["stages"]
+        assert "3" not in stages or stages["3"]["status"] != "completed"
+        # A stage of an ended run is never running: the one Ctrl-C stopped failed.
+        assert [st["status"] for st in stages.values()].count("running") == 0
+        show = subprocess.run(
+            [sys.executable, "-m", "igny8_logging", "show", run_id, "--base-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=demo_env(),
+        )
+        assert show.returncode == 0, show.stderr
+        table = show.stdout.split("\n\n", 1)[1]
+        assert " running " not in table
         trace = reader.read_trace(run_id, limit=10_000)
         assert trace.events[-1]["event"] == "run_end"  # nothing of the run after its end
         assert run_id in out
@@ -149,3 +223,105 @@ class TestDemo:
         assert result.returncode == 0, result.stderr
         reader = igl.RunLogReader(tmp_path)
         assert_completed_pipeline(reader.summary(only_run(reader)), 3)
+
+    @pytest.mark.brokers
+    @pytest.mark.timeout(120)
+    def test_redis_url_sends_the_run_to_redis(self, tmp_path: Path) -> None:
+        """With ``--redis-url`` the run is in Redis too, complete: read back with no files.
+        (Redis on 6379, like the broker tests; the 'redis' extra's handler.)"""
+        pytest.importorskip("igny8_logging.redis")
+        url = "redis://127.0.0.1:6379/0"
+        try:
+            socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+        except OSError as exc:
+            if os.environ.get("IGNY8_REQUIRE_BROKERS") == "1":
+                pytest.fail(f"no Redis on port 6379: {exc}")
+            pytest.skip(f"no Redis on port 6379: {exc}")
+        site = f"demo-{os.getpid()}-{tmp_path.name}"[:60]
+        try:
+            result = demo(
+                "--base-dir",
+                tmp_path,
+                "--items",
+                "3",
+                "--redis-url",
+                url,
+                "--account",
+                "9",
+                "--site",
+                site,
+            )
+            assert result.returncode == 0, result.stderr
+            from_redis = igl.RunLogReader(tmp_path / "no-files-here", redis_url=url)
+            run_id = only_run(from_redis, account_id=9, site_id=site)
+            assert_completed_pipeline(from_redis.summary(run_id, account_id=9, site_id=site), 3)
+            assert f"--redis-url {url}" in result.stdout
+        finally:  # the streams are this test's own: no keys left behind
+            import redis
+
+            client = redis.Redis.from_url(url)
+            for key in client.scan_iter(f"igny8:9:{site}:*"):
+                client.delete(key)
+
+
+class TestDemoOutput:
+    """What the demo prints: bars that fit the terminal, plain text elsewhere, hints that run."""
+
+    @pytest.mark.timeout(120)
+    def test_closing_hints_run_as_printed(self, tmp_path: Path) -> None:
+        """Pasted into a shell with no venv on ``PATH``, each printed command works."""
+        result = demo("--items", "2", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        run_id = only_run(igl.RunLogReader(tmp_path / "automation-logs"))
+        commands = hints(result.stdout)
+        assert len(commands) == 3
+        shell_env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+        for command in commands:
+            ran = subprocess.run(
+                command,
+                shell=True,
+                cwd=tmp_path,
+                env=shell_env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert ran.returncode == 0, (command, ran.stderr)
+            assert ran.stdout
+        shown = subprocess.run(
+            commands[0],
+            shell=True,
+            cwd=tmp_path,
+            env=shell_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert run_id in shown.stdout
+
+    @pytest.mark.timeout(120)
+    def test_plain_output_when_not_a_terminal(self, tmp_path: Path) -> None:
+        result = demo("--items", "3", "--base-dir", tmp_path, env=demo_env(COLUMNS="40"))
+        assert result.returncode == 0, result.stderr
+        assert "\x1b" not in result.stdout
+        assert "\r" not in result.stdout
+        bars = [BAR_LINE.match(line) for line in result.stdout.splitlines()]
+        assert [m.group(1) for m in bars if m] == ["1", "2", "3"]  # one line per finished stage
+
+    @pytest.mark.timeout(120)
+    @pytest.mark.parametrize("columns", [80, 50])
+    def test_one_bar_line_per_stage_in_a_narrow_terminal(
+        self, tmp_path: Path, columns: int
+    ) -> None:
+        """Under a real pseudo-terminal, rendered by a terminal emulator (pyte): redraws stay
+        on their line, so the final screen holds exactly one bar line per stage."""
+        args = [sys.executable, "-m", "igny8_logging", "demo", "--items", "6", "--base-dir",
+                str(tmp_path)]  # fmt: skip
+        output = in_terminal(args, tmp_path, columns, rows=200)
+        assert b"\x1b[K" in output  # it did redraw in place
+        screen = pyte.Screen(columns, 200)
+        pyte.ByteStream(screen).feed(output)
+        bars = [m.group(1) for line in screen.display if (m := BAR_LINE.match(line))]
+        assert bars == ["1", "2", "3"], "\n".join(screen.display)
