@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import celery._state
-import celery_app
+import _celery_app
 import pytest
 from celery import Celery, chain
 from celery.app.log import Logging
@@ -304,7 +304,7 @@ def in_process_worker(tmp: Path, pool: str, concurrency: int) -> Iterator[Env]:
     base = tmp / "logs"
     configure(logger, base)
     saved = _GlobalState()
-    app = celery_app.make_app(
+    app = _celery_app.make_app(
         f"igny8test-{pool}",
         broker="memory://",
         backend="cache+memory://",
@@ -629,7 +629,7 @@ def prefork_env(
         }
     logger = f"igny8.test.celery.prefork.{kind}"
     configure(logger, base)
-    app = celery_app.make_app(
+    app = _celery_app.make_app(
         f"igny8producer-{kind}",
         broker=broker,
         backend=f"file://{results}",
@@ -645,7 +645,7 @@ def prefork_env(
                 "-m",
                 "celery",
                 "-A",
-                "celery_app",
+                "_celery_app",
                 "worker",
                 "-P",
                 "prefork",

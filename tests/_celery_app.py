@@ -2,7 +2,7 @@
 
 ``make_app`` builds an app with the pipeline's tasks and connects it with
 ``igny8_logging.celery.connect``.  The test process uses it as a producer (and
-for in-process workers); a ``celery -A celery_app worker`` subprocess builds
+for in-process workers); a ``celery -A _celery_app worker`` subprocess builds
 the module-level ``app`` from ``IGNY8_TEST_*`` environment variables, with one
 of the two logging setups the README documents (``IGNY8_TEST_LOGGING``):
 
