@@ -36,7 +36,7 @@ from kombu.transport import TRANSPORT_ALIASES, filesystem
 from kombu.utils.json import dumps
 
 import igny8_logging as igl
-from igny8_logging.celery import connect
+from igny8_logging.celery import connect, run_logger
 
 #: A ``get_task_logger`` logger (parent ``celery.task``, which does not propagate).
 task_log = get_task_logger("igny8test.tasks")
@@ -88,6 +88,15 @@ def make_app(
         result_expires=None,
         **conf,
     )
+
+    _v1_tasks(app)
+    _stage_tasks(app)
+    connect(app, logger)
+    return app
+
+
+def _v1_tasks(app: Celery) -> None:
+    """The v1 pipeline's tasks (one task per stage) and the main-process events' tasks."""
 
     @app.task(shared=False, name="t.keywords", stage=1, stage_name="Keywords")
     def keywords(n: int) -> dict[str, Any]:
@@ -174,8 +183,97 @@ def make_app(
         plain_log.info("stage given by the header")
         return {"processed": 1}
 
-    connect(app, logger)
-    return app
+
+def _stage_tasks(app: Celery) -> None:
+    """The tasks of pipelines whose stages span many tasks (``stage_chord``, parts, replace)."""
+
+    @app.task(shared=False, name="s.keywords", stage=1, stage_name="Keywords")
+    def keywords(tag: str, n: int) -> dict[str, Any]:
+        plain_log.info("keywords for %s", tag)
+        return {"processed": n, "result": {"tag": tag}}
+
+    @app.task(shared=False, name="s.item")
+    def cluster_item(tag: str, i: int, fail: bool = False, seconds: float = 0.1) -> dict[str, Any]:
+        plain_log.info("item %d of %s", i, tag)
+        time.sleep(seconds)
+        if fail:
+            raise ValueError(f"item {i} of {tag} failed")
+        return {"processed": 1, "result": i}
+
+    @app.task(shared=False, name="s.clusters_done")
+    def clusters_done(results: list[Any], tag: str) -> dict[str, Any]:
+        plain_log.info("clusters done for %s: %d parts", tag, len(results))
+        return {"result": {"clusters": len(results)}}
+
+    @app.task(shared=False, name="s.ideas", bind=True, stage=3, stage_name="Ideas", max_retries=2)
+    def ideas(self: Any, previous: Any, tag: str) -> dict[str, Any]:
+        if self.request.retries == 0:
+            raise self.retry(countdown=0, exc=RuntimeError("rate limited"))
+        run = run_logger()
+        assert run is not None
+        run.stage_progress(3, 1, 1)
+        plain_log.info("ideas for %s", tag)
+        return {"processed": 1}
+
+    @app.task(shared=False, name="s.failing", stage=3, stage_name="Failing")
+    def failing(previous: Any, tag: str) -> None:
+        plain_log.info("failing for %s", tag)
+        raise ValueError(f"stage 3 of {tag} failed")
+
+    @app.task(shared=False, name="s.finalize")
+    def finalize(previous: Any, tag: str) -> None:
+        plain_log.info("finalize %s", tag)
+        run = run_logger()
+        assert run is not None
+        run.end("completed")
+
+    @app.task(shared=False, name="s.mark_failed")
+    def mark_failed(task_id: str) -> None:
+        """An errback (``link_error``), published as a task of its own."""
+        run = run_logger()
+        assert run is not None
+        run.end("failed", failed_task=task_id)
+
+    @app.task(shared=False, name="s.replacer", bind=True, stage=4, stage_name="Replaced")
+    def replacer(self: Any, how: str) -> Any:
+        plain_log.info("replacer hands over")
+        if how == "task":
+            return self.replace(replacement.s())
+        parts = group(cluster_item.si("r", i, seconds=0) for i in range(3))
+        return self.replace(chord(parts, replacement_closer.s()))
+
+    @app.task(shared=False, name="s.replacement")
+    def replacement() -> dict[str, Any]:
+        plain_log.info("replacement runs")
+        return {"processed": 5}
+
+    @app.task(shared=False, name="s.replacement_closer")
+    def replacement_closer(results: list[Any]) -> dict[str, Any]:
+        plain_log.info("replacement closer")
+        return {"processed": len(results)}
+
+    @app.task(shared=False, name="s.parent", stage=5, stage_name="Parent")
+    def parent() -> dict[str, Any]:
+        app.tasks["t.note"].delay("child of parent")
+        return {"processed": 1}
+
+    @app.task(shared=False, name="s.declared_part", stage=7, stage_part=True)
+    def declared_part(i: int) -> dict[str, Any]:
+        plain_log.info("declared part %d", i)
+        return {"processed": 2}
+
+    @app.task(shared=False, name="s.web_started", stage=6, stage_name="Web")
+    def web_started() -> dict[str, Any]:
+        plain_log.info("web-started stage closed")
+        return {"processed": 1}
+
+    @app.task(shared=False, name="s.probe")
+    def probe() -> list[Any] | None:
+        run = run_logger()
+        if run is None:
+            return None
+        run.trace("probe", answer=42)
+        return [run.run_id, run.stage_id]
 
 
 def _worker_app() -> Celery:

@@ -66,7 +66,7 @@ class StageChord(chord):
         count = len(tasks)
         run = RunLogger(connection.logger, context.run_id, context.account_id, context.site_id)
         epoch = stage_starts.start(context.run_id, stage)
-        run.stage_start(stage, info.get("name"), pending=count, **_publisher())
+        run.stage_start(stage, info.get("name"), pending=count)
         in_stage = RunContext(context.run_id, context.account_id, context.site_id, stage)
         starts = {**known_starts(context.run_id), str(stage): epoch}
         state = running.get()
@@ -81,13 +81,6 @@ class StageChord(chord):
 def _app_of(sig: chord, body: Any) -> Any:
     get_app: Any = getattr(sig, "_get_app", None)
     return get_app(body) if get_app is not None else None
-
-
-def _publisher() -> dict[str, Any]:
-    state = running.get()
-    if state is None:
-        return {}
-    return {"task_id": state.task_id, "task_name": getattr(state.task, "name", None)}
 
 
 def stage_chord(

@@ -93,6 +93,8 @@ def assign(task: Any, header: Header) -> tuple[Stage | None, Role | None, float 
     Raises ``ValueError`` for an invalid ``stage`` option.
     """
     stage = header.context.stage
+    if getattr(task, "name", None) == _CHORD_UNLOCK:  # it copies the closer's header
+        return (None, None, None) if stage is None else (stage, "member", None)
     if header.role in ("part", "owner") and stage is not None:
         return stage, header.role, header.starts.get(str(stage))
     declared, part = declaration(task)
