@@ -1,130 +1,51 @@
-"""``RunLogger``: a ``logging.LoggerAdapter`` with the run and stage API."""
+"""``RunLogger``: a ``logging.LoggerAdapter`` bound to a run (and stage), and ``start_run``.
+
+The lifecycle events (``stage_start``, ``stage_complete``, ``end``...) are
+:class:`~igny8_logging._stage_api.StageApi`'s; this module adds what binds an
+adapter to a run: construction and validation, ``extra=`` merging, stage-bound
+clones, the ambient context (``bound``, ``stage``) and :meth:`RunLogger.current`.
+"""
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import socket
-import sys
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Final, ParamSpec, TypeAlias
+from typing import Any, Final
 
-from ._context import RunContext, make_context, reset_context, set_context
-from ._ids import Stage, TenantId, check_stage, new_run_id, run_started_at
+from . import _events as ev
+from . import _messages as msg
+from ._clock import RUN_KEY, clock
+from ._context import RunContext, current_run, make_context, reset_context, set_context
+from ._ids import Stage, TenantId, check_stage, new_run_id
 from ._routing import FIELDS_ATTR
+from ._stage_api import ExcInfo, StageApi, failures, repr_of
 
-__all__ = ["RunLogger", "start_run"]
-
-ExcInfo: TypeAlias = (
-    "bool | BaseException | tuple[type[BaseException], BaseException, TracebackType | None] | None"
-)
-RUN_STATUSES: Final = ("completed", "failed", "cancelled")
+__all__ = ["ExcInfo", "RunLogger", "start_run"]
 
 #: ``extra=`` keys a ``LogRecord`` refuses (they would raise ``KeyError``).
+# TODO(lead): one copy with ``_routing.RECORD_ATTRS`` once the write branch lands.
 _RECORD_ATTRS: Final = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message",
     "asctime",
 }
-_ID_KEYS: Final = ("run_id", "account_id", "site_id")
-
-
-class _Clock:
-    """Start times seen by this process, for ``elapsed`` (bounded, thread-safe).
-
-    When the same run and stage is started again before it completes (several
-    tasks of one stage on worker threads), which start a completion belongs to
-    is unknown: such completions report the ``elapsed`` they are given instead.
-    """
-
-    def __init__(self, size: int = 10_000) -> None:
-        # key -> [start time, or None when ambiguous; starts not yet stopped]
-        self._starts: OrderedDict[tuple[str, str], list[Any]] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def start(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            entry = self._starts.get(key)
-            if entry is None:
-                self._starts[key] = [time.monotonic(), 1]
-            else:
-                entry[0] = None
-                entry[1] += 1
-                self._starts.move_to_end(key)
-            while len(self._starts) > self._size:
-                self._starts.popitem(last=False)
-
-    def stop(self, key: tuple[str, str]) -> float | None:
-        with self._lock:
-            entry = self._starts.get(key)
-            if entry is None:
-                return None
-            entry[1] -= 1
-            if entry[1] <= 0:
-                del self._starts[key]
-        started = entry[0]
-        return None if started is None else round(time.monotonic() - started, 3)
-
-
-_clock = _Clock()
-
-
-def _report(what: str, exc: BaseException) -> None:
-    try:
-        sys.stderr.write(f"igny8_logging: {what} failed and was skipped: {exc!r}\n")
-    except Exception:
-        pass
-
-
-P = ParamSpec("P")
-
-
-def _best_effort(method: Callable[P, None]) -> Callable[P, None]:
-    """Report and swallow a stage-API method's own failure: logging never raises."""
-
-    @functools.wraps(method)
-    def call(*args: P.args, **kwargs: P.kwargs) -> None:
-        try:
-            method(*args, **kwargs)
-        except Exception as exc:
-            _report(method.__name__, exc)
-
-    return call
-
-
-def _exc_info(
-    error: object, exc_info: ExcInfo
-) -> tuple[type[BaseException], BaseException, TracebackType | None] | None:
-    if exc_info is True:
-        info = sys.exc_info()
-        return None if info[0] is None else info
-    if isinstance(exc_info, BaseException):
-        return (type(exc_info), exc_info, exc_info.__traceback__)
-    if isinstance(exc_info, tuple):
-        return exc_info
-    if isinstance(error, BaseException) and error.__traceback__ is not None:
-        return (type(error), error, error.__traceback__)
-    return None
+DEFAULT_LOGGER: Final = "igny8.automation"
 
 
 def _logger(logger: logging.Logger | str) -> logging.Logger:
     return logging.getLogger(logger) if isinstance(logger, str) else logger
 
 
-class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+class RunLogger(StageApi):
     """A run's logger: ``.info()`` etc. plus the stage API.
 
     Records go to the run log, and to the stage log when this adapter is bound
     to a stage (:meth:`for_stage`, ``with run.stage(...) as st``).  A call's own
     ``extra=`` is merged with the run context; the run's ids cannot be
-    overridden that way.  No method raises into the caller.
+    overridden that way.  No logging method raises into the caller; failures
+    are counted in :attr:`failures` (``RunLogger.failures.counts``).
     """
 
     def __init__(
@@ -136,12 +57,22 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         *,
         stage: Stage | None = None,
     ) -> None:
-        self.context = make_context(run_id, account_id, site_id, stage)
-        super().__init__(_logger(logger), self.context.as_dict())
+        self._init(_logger(logger), make_context(run_id, account_id, site_id, stage))
+
+    def _init(self, logger: logging.Logger, context: RunContext) -> None:
+        self.context = context
+        logging.LoggerAdapter.__init__(self, logger, context.as_dict())
         #: Set these inside ``with run.stage(...) as st`` for ``stage_complete``.
         self.processed: int | None = None
         self.credits_used: float | None = None
         self.result: Any = None
+
+    @classmethod
+    def _of(cls, logger: logging.Logger, context: RunContext) -> RunLogger:
+        """An adapter for an already validated *context*."""
+        run = cls.__new__(cls)
+        run._init(logger, context)
+        return run
 
     @classmethod
     def attach(
@@ -153,6 +84,16 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     ) -> RunLogger:
         """Continue an existing run (another process or host); needs no files."""
         return cls(logger, run_id, account_id, site_id)
+
+    @classmethod
+    def current(cls, logger: logging.Logger | str = DEFAULT_LOGGER) -> RunLogger | None:
+        """The run bound in the ambient context (with its stage), or ``None`` outside a run.
+
+        Inside ``bind_run(...)``, ``with run.bound():`` or a Celery task of a
+        run, this is the adapter to call ``stage_progress`` / ``trace`` on.
+        """
+        context = current_run()
+        return None if context is None else cls._of(_logger(logger), context)
 
     @property
     def run_id(self) -> str:
@@ -172,12 +113,9 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         return self.context.stage
 
     def _bound_to(self, stage: Stage | None) -> RunLogger:
-        clone = object.__new__(type(self))
         context = self.context
-        clone.context = RunContext(context.run_id, context.account_id, context.site_id, stage)
-        logging.LoggerAdapter.__init__(clone, self.logger, clone.context.as_dict())
-        clone.processed = clone.credits_used = clone.result = None
-        return clone
+        bound = RunContext(context.run_id, context.account_id, context.site_id, stage)
+        return type(self)._of(self.logger, bound)
 
     # -- LoggerAdapter -----------------------------------------------------------
 
@@ -204,174 +142,11 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         kwargs["extra"] = extra
         return msg, kwargs
 
-    # -- the stage API -----------------------------------------------------------
-
-    def _event(
-        self,
-        level: int,
-        event: str,
-        stage: object,
-        message: str,
-        fields: dict[str, Any],
-        exc_info: Any = None,
-    ) -> None:
-        try:
-            if not self.logger.isEnabledFor(level):
-                return
-            context = self.context
-            extra = {
-                "run_id": context.run_id,
-                "account_id": context.account_id,
-                "site_id": context.site_id,
-                "stage": context.stage if stage is None else stage,
-                "event": event,
-                FIELDS_ATTR: fields,
-            }
-            self.logger.log(level, message, exc_info=exc_info, extra=extra, stacklevel=3)
-        except Exception as exc:
-            _report(f"{event} for {self.context.run_id}", exc)
-
-    def _stage_key(self, stage: object) -> tuple[str, str]:
-        return (self.context.run_id, str(stage))
-
-    @_best_effort
-    def stage_start(
-        self, stage: Stage, name: str | None = None, pending: int | None = None, **fields: Any
-    ) -> None:
-        """Log ``stage_start``; ``stage_complete`` in this process measures from here."""
-        _clock.start(self._stage_key(stage))
-        message = f"stage {stage} started" + (f": {name}" if name else "")
-        if pending is not None:
-            message += f" ({pending} pending)"
-        self._event(
-            logging.INFO,
-            "stage_start",
-            stage,
-            message,
-            {"stage_name": name, "pending": pending, **fields},
-        )
-
-    @_best_effort
-    def stage_progress(
-        self,
-        stage: Stage,
-        processed: int,
-        total: int | None = None,
-        message: str | None = None,
-        **fields: Any,
-    ) -> None:
-        """Log ``stage_progress`` (``processed`` of ``total`` items so far)."""
-        if message is None:
-            done = f"{processed}/{total}" if total is not None else f"{processed}"
-            message = f"stage {stage} progress: {done}"
-        self._event(
-            logging.INFO,
-            "stage_progress",
-            stage,
-            message,
-            {"processed": processed, "total": total, **fields},
-        )
-
-    @_best_effort
-    def stage_complete(
-        self,
-        stage: Stage,
-        processed: int | None = None,
-        *,
-        elapsed: float | None = None,
-        credits_used: float | None = None,
-        result: Any = None,
-        **fields: Any,
-    ) -> None:
-        """Log ``stage_complete``; ``elapsed_s`` is measured when this process saw the start."""
-        measured = _clock.stop(self._stage_key(stage))
-        elapsed_s = measured if measured is not None else elapsed
-        details = []
-        if processed is not None:
-            details.append(f"{processed} processed")
-        if elapsed_s is not None:
-            details.append(f"in {elapsed_s:.3f}s")
-        if credits_used is not None:
-            details.append(f"{credits_used} credits")
-        message = f"stage {stage} completed" + (": " + ", ".join(details) if details else "")
-        self._event(
-            logging.INFO,
-            "stage_complete",
-            stage,
-            message,
-            {
-                "processed": processed,
-                "elapsed_s": elapsed_s,
-                "credits_used": credits_used,
-                "result": result,
-                **fields,
-            },
-        )
-
-    @_best_effort
-    def stage_error(
-        self, stage: Stage, error: object, *, exc_info: ExcInfo = None, **fields: Any
-    ) -> None:
-        """Log ``stage_error`` at ``ERROR`` with the error, its type and traceback."""
-        try:
-            info = _exc_info(error, exc_info)
-        except Exception:
-            info = None
-        if isinstance(error, BaseException):
-            error_type: str | None = type(error).__name__
-        else:
-            error_type = info[0].__name__ if info else None
-        text = str(error)
-        _clock.stop(self._stage_key(stage))
-        self._event(
-            logging.ERROR,
-            "stage_error",
-            stage,
-            f"stage {stage} failed: " + (f"{error_type}: {text}" if error_type else text),
-            {"error": text, "error_type": error_type, "traceback": None, **fields},
-            exc_info=info,
-        )
-
-    @_best_effort
-    def trace(
-        self, event: str, *, stage: Stage | None = None, message: str | None = None, **fields: Any
-    ) -> None:
-        """Log a custom event (per-item progress...) to the logs and the trace."""
-        self._event(logging.INFO, str(event), stage, message or str(event), fields)
-
-    @_best_effort
-    def progress(
-        self, processed: int, total: int | None = None, message: str | None = None, **fields: Any
-    ) -> None:
-        """``stage_progress`` for the stage this adapter is bound to."""
-        self.stage_progress(self.context.stage, processed, total, message, **fields)  # type: ignore[arg-type]
-
-    @_best_effort
-    def end(self, status: str = "completed", **fields: Any) -> None:
-        """Log ``run_end`` with ``status`` (completed, failed, cancelled) and ``elapsed_s``."""
-        if status not in RUN_STATUSES:
-            _report(
-                f"run_end for {self.run_id}",
-                ValueError(f"unknown status {status!r}, using 'failed'"),
-            )
-            fields.setdefault("requested_status", str(status))
-            status = "failed"
-        elapsed_s = _clock.stop((self.run_id, ""))
-        if elapsed_s is None:
-            started = run_started_at(self.run_id)
-            if started is not None:
-                elapsed_s = round((datetime.now(UTC) - started).total_seconds(), 3)
-        level = {"completed": logging.INFO, "cancelled": logging.WARNING}.get(status, logging.ERROR)
-        message = f"run {status}" + (f" after {elapsed_s:.3f}s" if elapsed_s is not None else "")
-        self._event(
-            level, "run_end", None, message, {"status": status, "elapsed_s": elapsed_s, **fields}
-        )
-
     # -- binding -------------------------------------------------------------------
 
     def for_stage(self, stage: Stage) -> RunLogger:
-        """An adapter of this run bound to *stage*."""
-        return self._bound_to(stage)
+        """An adapter of this run bound to *stage*; ``ValueError`` for an invalid stage."""
+        return self._bound_to(check_stage(stage))
 
     @contextmanager
     def bound(self) -> Iterator[RunContext]:
@@ -390,15 +165,17 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
         Inside the block the stage is the ambient context, so records of any
         logger go to the stage log; set ``st.processed``, ``st.credits_used``
-        and ``st.result`` for the ``stage_complete`` event.
+        and ``st.result`` for the ``stage_complete`` event.  An invalid stage
+        does not raise (this is a logging call): it is reported, and the
+        handlers refuse its records.
         """
-        st = self.for_stage(stage)
-        self.stage_start(stage, name, pending, **fields)
         try:
-            check_stage(stage)
-            token = set_context(st.context)
-        except Exception:  # a bad stage: its records are refused by the handlers
-            token = None
+            st = self.for_stage(stage)
+        except ValueError as exc:
+            failures.failed("stage", f"stage failed and was skipped: {msg.text(repr_of(exc))}")
+            st = self._bound_to(stage)
+        self.stage_start(stage, name, pending, **fields)
+        token = set_context(st.context) if st.context.stage is not None else None
         try:
             yield st
         except BaseException as exc:
@@ -411,6 +188,21 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
                 reset_context(token)
 
 
+def _metadata(metadata: object) -> object:
+    """A copy of *metadata* to write; ``TypeError`` when it is not a mapping."""
+    if metadata is None:
+        return None
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a mapping, not {type(metadata).__name__}")
+    try:
+        return dict(metadata)
+    except Exception as exc:  # a mapping that cannot be read: the run starts anyway
+        failures.failed(
+            "start_run.metadata", f"start_run could not read its metadata: {repr_of(exc)}"
+        )
+        return f"<{type(metadata).__name__} object: unreadable>"
+
+
 def start_run(
     logger: logging.Logger | str,
     account_id: TenantId | None = None,
@@ -421,19 +213,22 @@ def start_run(
 ) -> RunLogger:
     """Start a run: a new id (unless given), its header and the ``run_start`` event.
 
-    Raises ``ValueError`` for ids that fail validation.
+    Raises ``ValueError`` for ids that fail validation and ``TypeError`` for
+    ``metadata`` that is not a mapping (programming errors, found at once);
+    nothing else raises.
     """
     run = RunLogger(logger, new_run_id() if run_id is None else run_id, account_id, site_id)
-    _clock.start((run.run_id, ""))
-    run._event(
-        logging.INFO,
-        "run_start",
-        None,
-        "run started",
-        {
-            "metadata": dict(metadata) if metadata is not None else None,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-        },
-    )
+    fields = {"metadata": _metadata(metadata), "host": socket.gethostname(), "pid": os.getpid()}
+    _log_run_start(run, fields)
     return run
+
+
+def _log_run_start(run: RunLogger, fields: dict[str, Any]) -> None:
+    try:
+        clock.start(run.run_id, RUN_KEY)
+        run._event(logging.INFO, ev.RUN_START, None, "run started", fields)
+    except Exception as exc:
+        failures.failed("start_run", f"start_run failed and was skipped: {repr_of(exc)}")
+    else:
+        if failures.failing("start_run"):
+            failures.recovered("start_run", "start_run works again")

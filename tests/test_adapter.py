@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Iterator, KeysView, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -150,9 +151,25 @@ class TestStageApi:
         run = igl.start_run(run_logger)
         run.stage_start(1)
         time.sleep(0.05)
-        run.stage_complete(1, elapsed=999.0)  # the measured value wins
+        run.stage_complete(1)
         complete = events(base_dir, run)[-1]
-        assert 0.05 <= complete["elapsed_s"] < 999.0
+        assert complete["elapsed_s"] >= 0.05
+
+    def test_a_given_elapsed_wins_over_the_measured_one(
+        self, run_logger: logging.Logger, base_dir: Path
+    ) -> None:
+        run = igl.start_run(run_logger)
+        run.stage_start(3)
+        run.stage_complete(3, processed=1, elapsed=2.5)
+        run.stage_start(3)  # the given elapsed also ended the measure
+        time.sleep(0.01)
+        run.stage_complete(3)
+        given, measured = [e for e in events(base_dir, run) if e["event"] == "stage_complete"]
+        assert given["elapsed_s"] == 2.5
+        assert bodies(run_dir(base_dir, run) / "stage_3.log")[1] == (
+            "[stage 3] stage 3 completed: 1 processed, in 2.500s"
+        )
+        assert 0.01 <= measured["elapsed_s"] < 2.5
 
     def test_overlapping_starts_of_one_stage_report_the_given_elapsed(
         self, run_logger: logging.Logger, base_dir: Path
@@ -164,11 +181,15 @@ class TestStageApi:
         run.stage_start(1)
         run.stage_complete(1, elapsed=3.5)
         run.stage_complete(1, elapsed=0.25)
+        run.stage_start(1)
+        run.stage_start(1)
+        run.stage_complete(1)  # ambiguous, and no elapsed given: unknown
+        run.stage_complete(1)
         run.stage_start(1)  # the stage is idle again: measured as usual
-        run.stage_complete(1, elapsed=999.0)
+        run.stage_complete(1)
         completes = [e for e in events(base_dir, run) if e["event"] == "stage_complete"]
-        assert [e["elapsed_s"] for e in completes[:2]] == [3.5, 0.25]
-        assert completes[2]["elapsed_s"] < 999.0
+        assert [e["elapsed_s"] for e in completes[:4]] == [3.5, 0.25, None, None]
+        assert isinstance(completes[4]["elapsed_s"], float)
 
     def test_elapsed_given_when_the_start_was_elsewhere(
         self, run_logger: logging.Logger, base_dir: Path
@@ -366,7 +387,6 @@ class TestNeverRaises:
         run.trace("evt", stage=stage)
         with run.stage(stage) as st:
             st.info("inside")
-        run.for_stage(stage).info("bound")
         assert "Traceback" not in capfd.readouterr().err
         assert not list(base_dir.rglob("*x*"))  # nothing named after the bad stage
 
@@ -414,3 +434,98 @@ def test_header_and_trace_agree(run_logger: logging.Logger, base_dir: Path) -> N
     text = (run_dir(base_dir, run) / "automation_run.log").read_text()
     assert f"  pid: {start['pid']}" in text
     assert f"  metadata: {json.dumps(start['metadata'])}" in text
+
+
+class BadKeys(Mapping[str, Any]):
+    """A mapping that cannot be read (its ``keys()`` and iteration raise)."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        raise RuntimeError("unreadable")
+
+    def __len__(self) -> int:
+        return 1
+
+    def keys(self) -> KeysView[str]:
+        raise RuntimeError("unreadable")
+
+
+class TestMetadata:
+    """``start_run``'s metadata must be a mapping; a mapping that cannot be read is best effort."""
+
+    @pytest.mark.parametrize("metadata", [["a", 1], "text", 3, {("k",)}])
+    def test_not_a_mapping_is_a_type_error_at_once(
+        self, run_logger: logging.Logger, base_dir: Path, metadata: Any
+    ) -> None:
+        with pytest.raises(TypeError, match="metadata must be a mapping"):
+            igl.start_run(run_logger, metadata=metadata)
+        assert not base_dir.exists()
+
+    def test_an_unreadable_mapping_still_starts_the_run(
+        self, run_logger: logging.Logger, base_dir: Path, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        igl.RunLogger.failures.reset()
+        run = igl.start_run(run_logger, metadata=BadKeys())
+        (start,) = events(base_dir, run)
+        assert start["event"] == "run_start"
+        assert start["metadata"] == "<BadKeys object: unreadable>"
+        assert "could not read its metadata" in capfd.readouterr().err
+        assert igl.RunLogger.failures.counts["start_run.metadata"] == 1
+        igl.RunLogger.failures.reset()
+
+
+class TestForStage:
+    """``for_stage`` validates the stage at once, like the constructor."""
+
+    @pytest.mark.parametrize("stage", ["../x", "", -1, True, 1.5, "a" * 65, object()])
+    def test_invalid_stage_raises(
+        self, run_logger: logging.Logger, base_dir: Path, stage: Any
+    ) -> None:
+        run = igl.RunLogger.attach(run_logger, RUN_ID)
+        with pytest.raises(ValueError, match="invalid stage"):
+            run.for_stage(stage)
+        with pytest.raises(ValueError, match="invalid stage"):
+            igl.RunLogger(run_logger, RUN_ID, stage=stage)
+        with pytest.raises(ValueError, match="invalid stage"):
+            run.for_stage(None)  # type: ignore[arg-type]
+        assert not base_dir.exists()
+
+    def test_valid_stage_is_the_plain_value(self, run_logger: logging.Logger) -> None:
+        class Sneaky(str):
+            def __str__(self) -> str:
+                return "../x"
+
+        st = igl.RunLogger.attach(run_logger, RUN_ID).for_stage(Sneaky("clusters"))
+        assert type(st.stage_id) is str
+        assert st.stage_id == "clusters"
+
+
+class TestCurrent:
+    """``RunLogger.current()`` is the run bound in the ambient context, with its stage."""
+
+    def test_outside_a_run(self) -> None:
+        assert igl.RunLogger.current() is None
+
+    def test_inside_bind_run(self, run_logger: logging.Logger, base_dir: Path) -> None:
+        with igl.bind_run(RUN_ID, 4, "shop", stage=2):
+            run = igl.RunLogger.current(run_logger)
+        assert run is not None
+        assert (run.run_id, run.account_id, run.site_id, run.stage_id) == (RUN_ID, 4, "shop", 2)
+        assert run.logger is run_logger
+        run.progress(3, 10)
+        assert bodies(base_dir / "4" / "shop" / RUN_ID / "stage_2.log") == [
+            "[stage 2] stage 2 progress: 3/10"
+        ]
+
+    def test_default_logger_and_stage_block(self, run_logger: logging.Logger) -> None:
+        run = igl.RunLogger.attach(run_logger, RUN_ID)
+        with run.bound():
+            current = igl.RunLogger.current()
+            assert current is not None
+            assert (current.logger.name, current.stage_id) == ("igny8.automation", None)
+        with run.stage(5):
+            inside = igl.RunLogger.current(run_logger.name)
+            assert inside is not None
+            assert (inside.run_id, inside.stage_id) == (RUN_ID, 5)
