@@ -267,6 +267,10 @@ def _stage_tasks(app: Celery) -> None:
         plain_log.info("web-started stage closed")
         return {"processed": 1}
 
+    @app.task(shared=False, name="s.start_here")
+    def start_here(run_id: str, account: int, site: str) -> None:
+        igl.start_run("igny8.automation", account, site, run_id=run_id)
+
     @app.task(shared=False, name="s.probe")
     def probe() -> list[Any] | None:
         run = run_logger()
@@ -276,11 +280,42 @@ def _stage_tasks(app: Celery) -> None:
         return [run.run_id, run.stage_id]
 
 
+def _django(database: str) -> None:
+    """Set Django up on the SQLite file *database*, with the test app's tables."""
+    import django
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connections
+    from djangoapp import settings as app_settings
+
+    names = [name for name in dir(app_settings) if name.isupper()]
+    conf = {name: getattr(app_settings, name) for name in names}
+    conf["DATABASES"] = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": database}}
+    settings.configure(**conf)
+    django.setup()
+    call_command("migrate", run_syncdb=True, verbosity=0)
+    connections.close_all()  # no connection crosses the fork into the pool processes
+
+
+def _run_config(base_dir: str) -> dict[str, Any]:
+    """``logging_config``, plus a ``RunModelHandler`` when the worker has a database."""
+    config = igl.logging_config(base_dir)
+    if os.environ.get("IGNY8_TEST_DJANGO_DB"):
+        config["handlers"]["model"] = {
+            "class": "igny8_logging.contrib.django.RunModelHandler",
+            "model": "djangoapp.PipelineRun",
+        }
+        config["loggers"]["igny8.automation"]["handlers"].append("model")
+    return config
+
+
 def _worker_app() -> Celery:
     env = os.environ
     base_dir = env["IGNY8_TEST_BASE_DIR"]
     mode = env["IGNY8_TEST_LOGGING"]
     options: dict[str, Any] = {}
+    if env.get("IGNY8_TEST_DJANGO_DB"):
+        _django(env["IGNY8_TEST_DJANGO_DB"])
     if env.get("IGNY8_TEST_FS_FOLDER"):
         folder = env["IGNY8_TEST_FS_FOLDER"]
         options["broker_transport_options"] = {
@@ -301,14 +336,14 @@ def _worker_app() -> Celery:
     if mode == "celery":
         # Setup (a): Celery's logging stays on and takes over the root logger;
         # the run handlers live on "igny8.automation", which it leaves alone.
-        logging.config.dictConfig(igl.logging_config(base_dir))
+        logging.config.dictConfig(_run_config(base_dir))
     elif mode == "dictconfig":
         # Setup (b): one setup_logging receiver; Celery then configures nothing,
         # so the receiver also sets the level that lets the tasks' INFO records
         # exist at all, and a console handler for the worker's own output.
         @signals.setup_logging.connect(weak=False)
         def configure_logging(loglevel: int | None = None, **_: Any) -> None:
-            config = igl.logging_config(base_dir)
+            config = _run_config(base_dir)
             config["handlers"]["console"] = {"class": "logging.StreamHandler"}
             config["root"] = {"level": loglevel or "INFO", "handlers": ["console"]}
             logging.config.dictConfig(config)

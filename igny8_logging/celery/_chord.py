@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -9,12 +10,13 @@ from celery import chord, group
 from celery.canvas import Signature
 
 from .._adapter import RunLogger
+from .._clock import clock
 from .._context import RunContext, current_run
 from .._ids import Stage, check_stage
 from ._header import HEADER, Header
 from ._registry import connection_of_app, only_connection
 from ._roles import publishing
-from ._state import failed, known_starts, running, stage_starts
+from ._state import failed, known_starts, running
 
 __all__ = ["stage_chord"]
 
@@ -65,8 +67,8 @@ class StageChord(chord):
         tasks = header.tasks if isinstance(header, group) else list(header)
         count = len(tasks)
         run = RunLogger(connection.logger, context.run_id, context.account_id, context.site_id)
-        epoch = stage_starts.start(context.run_id, stage)
         run.stage_start(stage, info.get("name"), pending=count)
+        epoch = clock.started(context.run_id, stage) or time.time()
         in_stage = RunContext(context.run_id, context.account_id, context.site_id, stage)
         starts = {**known_starts(context.run_id), str(stage): epoch}
         state = running.get()

@@ -9,12 +9,13 @@ from typing import Any, Final
 from celery import signals
 
 from .._adapter import RunLogger
+from .._clock import clock
 from .._context import RunContext, reset_context, set_context
 from ._header import HEADER, Header, parse_header
 from ._outcome import failure, fields_of, from_request, success, wrap
 from ._registry import connection_of, connections
 from ._roles import assign, outgoing
-from ._state import Running, concluded, current, failed, received, running, stage_starts
+from ._state import Running, concluded, current, failed, received, running
 
 __all__ = ["RECEIVERS"]
 
@@ -116,8 +117,8 @@ def _task_prerun(sender: Any = None, task_id: Any = None, task: Any = None, **_:
         return
     if run is not None and stage is not None and role == "owner" and started is None:
         try:
-            state.started = stage_starts.start(run.run_id, stage)
             run.stage_start(stage, _stage_name(task), retries=retries, **fields_of(task, task_id))
+            state.started = clock.started(run.run_id, stage)
         except Exception as exc:
             failed("task_prerun", exc)
 
@@ -165,16 +166,11 @@ def _task_retry(sender: Any = None, request: Any = None, reason: Any = None, **_
             return
         run, stage, _role = found
         text = "retry" if reason is None else str(reason)
-        run.for_stage(stage).warning(
-            "stage %s retried: %s",
+        run.stage_retry(
             stage,
-            text,
-            extra={
-                "event": "stage_retry",
-                "reason": text,
-                "retries": getattr(request, "retries", None),
-                **fields_of(sender, task_id),
-            },
+            reason=text,
+            retries=getattr(request, "retries", None),
+            **fields_of(sender, task_id),
         )
     except Exception as exc:
         failed("task_retry", exc)
@@ -191,12 +187,7 @@ def _task_revoked(
             return
         run, stage, _role = found
         reason = "expired" if expired else "terminated" if terminated else "revoked"
-        run.for_stage(stage).warning(
-            "stage %s revoked: %s",
-            stage,
-            reason,
-            extra={"event": "stage_revoked", "reason": reason, **fields_of(sender, task_id)},
-        )
+        run.stage_revoked(stage, reason=reason, **fields_of(sender, task_id))
     except Exception as exc:
         failed("task_revoked", exc)
 

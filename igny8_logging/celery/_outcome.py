@@ -24,7 +24,6 @@ outcome is logged once.
 from __future__ import annotations
 
 import functools
-import logging
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -36,12 +35,11 @@ from celery.backends.base import Backend
 from celery.exceptions import ChordError
 
 from .._adapter import RunLogger
-from .._events import STAGE_PART_COMPLETE, STAGE_PART_ERROR
 from .._ids import Stage
 from ._header import HEADER, Header, Role, parse_header
 from ._registry import connection_of, connection_of_app, connections
 from ._roles import assign
-from ._state import Running, concluded, current, failed, received, running, stage_starts
+from ._state import Running, concluded, current, failed, received, running
 
 __all__ = ["failure", "from_request", "install", "success", "wrap_tasks"]
 
@@ -63,16 +61,6 @@ def _exc_info(exc: object) -> BaseException | None:
 # -- the outcome of one task ---------------------------------------------------------------
 
 
-def _part_event(run: RunLogger, event: str, stage: Stage, message: str, **fields: Any) -> None:
-    run._event(
-        logging.INFO if event == STAGE_PART_COMPLETE else logging.ERROR,
-        event,
-        stage,
-        message,
-        fields,
-    )
-
-
 def success(state: Running, result: Any) -> None:
     """Log the outcome of *state*'s body returning *result* (once)."""
     run, stage = state.run, state.stage
@@ -82,15 +70,13 @@ def success(state: Running, result: Any) -> None:
     returned: Mapping[str, Any] = result if isinstance(result, Mapping) else {}
     fields = fields_of(state.task, state.task_id)
     if state.role == "part":
-        _part_event(
-            run,
-            STAGE_PART_COMPLETE,
+        run.stage_part_complete(
             stage,
-            f"stage {stage} part {state.task_id} completed",
+            task_id=state.task_id,
             processed=returned.get("processed"),
             credits_used=returned.get("credits_used"),
             result=returned.get("result"),
-            **fields,
+            task_name=fields["task_name"],
         )
         return
     processed = returned.get("processed")
@@ -100,7 +86,6 @@ def success(state: Running, result: Any) -> None:
         first = args[0] if args else None
         processed = len(first) if isinstance(first, list | tuple) else parts
     elapsed = None if state.started is None else round(time.time() - state.started, 3)
-    stage_starts.stop(run.run_id, stage)
     run.stage_complete(
         stage,
         processed,
@@ -156,17 +141,9 @@ def failure(task: Any, task_id: object, exc: object, traceback: object, request:
     if not _has_traceback(exc):
         fields["traceback"] = traceback if isinstance(traceback, str) else None
     if role == "part":
-        error_type = type(exc).__name__ if isinstance(exc, BaseException) else None
-        run.for_stage(stage)._event(
-            logging.ERROR,
-            STAGE_PART_ERROR,
-            stage,
-            f"stage {stage} part {task_id} failed: {error_type}: {exc}",
-            {"error": str(exc), "error_type": error_type, **fields},
-            exc_info=_exc_info(exc),
-        )
+        fields.pop("task_id")
+        run.stage_part_error(stage, exc, task_id=str(task_id), exc_info=_exc_info(exc), **fields)
         return
-    stage_starts.stop(run.run_id, stage)
     run.stage_error(stage, exc, exc_info=_exc_info(exc), **fields)
 
 
@@ -202,7 +179,6 @@ def chord_failed(backend: Backend, callback: Any, exc: object) -> None:
     context, stage = header.context, header.context.stage
     cause = _cause(exc)
     run = RunLogger(connection.logger, context.run_id, context.account_id, context.site_id)
-    stage_starts.stop(context.run_id, stage)
     run.stage_error(
         stage,
         cause,

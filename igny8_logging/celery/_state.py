@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextvars
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Final
@@ -13,6 +12,7 @@ from typing import Any, Final
 from celery import Task
 
 from .._adapter import RunLogger
+from .._clock import clock
 from .._context import RunContext
 from .._ids import Stage
 from .._report import FailureLog
@@ -24,9 +24,9 @@ __all__ = [
     "current",
     "failed",
     "failures",
+    "known_starts",
     "received",
     "running",
-    "stage_starts",
 ]
 
 #: How many task ids a process remembers (received contexts, logged outcomes).
@@ -113,43 +113,6 @@ received = Recent()
 concluded = Recent()
 
 
-class StageStarts:
-    """Start times (epoch seconds) of the stages this process started, per run."""
-
-    def __init__(self, size: int = _RECENT_SIZE) -> None:
-        self._starts: OrderedDict[tuple[str, str], float] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def start(self, run_id: str, stage: Stage, epoch: float | None = None) -> float:
-        epoch = time.time() if epoch is None else epoch
-        with self._lock:
-            self._starts[(run_id, str(stage))] = epoch
-            while len(self._starts) > self._size:
-                self._starts.popitem(last=False)
-        return epoch
-
-    def stop(self, run_id: str, stage: Stage) -> None:
-        with self._lock:
-            self._starts.pop((run_id, str(stage)), None)
-
-    def starts(self, run_id: str) -> dict[str, float]:
-        with self._lock:
-            return {stage: t for (run, stage), t in self._starts.items() if run == run_id}
-
-
-stage_starts = StageStarts()
-
-
 def known_starts(run_id: str) -> dict[str, float]:
-    """The run's stage starts known to this process: the stage API's and the hooks'."""
-    found = stage_starts.starts(run_id)
-    try:
-        from .. import _clock  # type: ignore[attr-defined,unused-ignore]
-
-        clock: Any = getattr(_clock, "StageClock", None)
-        if clock is not None:
-            found = {**clock.starts(run_id), **found}
-    except ImportError:
-        pass
-    return found
+    """The run's stage starts known to this process (what published tasks carry)."""
+    return clock.starts(run_id)
