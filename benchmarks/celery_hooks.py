@@ -85,6 +85,10 @@ def measure(tasks: int, rounds: int, directory: str) -> CeleryResult:
     def stage_task() -> None:
         return None
 
+    @app.task(name="bench.part", stage=2, stage_part=True)
+    def part_task() -> None:
+        return None
+
     logger = logging.getLogger("benchmarks.celery")
     logger.handlers.clear()
     logger.setLevel(logging.INFO)
@@ -106,6 +110,9 @@ def measure(tasks: int, rounds: int, directory: str) -> CeleryResult:
         "task of a run (header)": tracer_call(empty, {igl_celery.HEADER: _header()}),
         "stage task (logs stage_start + stage_complete)": tracer_call(
             stage_task, {igl_celery.HEADER: _header()}
+        ),
+        "stage part (logs stage_part_complete)": tracer_call(
+            part_task, {igl_celery.HEADER: _header()}
         ),
     }
     samples: dict[str, dict[str, list[float]]] = {
