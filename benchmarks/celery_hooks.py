@@ -101,7 +101,7 @@ def measure(tasks: int, rounds: int, directory: str) -> CeleryResult:
 
         def call() -> object:
             task_id = str(uuid.uuid4())
-            return trace(task_id, (), {}, {"id": task_id, **request})
+            return trace(task_id, [], {}, {"id": task_id, **request})
 
         return call
 

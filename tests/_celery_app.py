@@ -47,7 +47,8 @@ plain_log = logging.getLogger("igny8test.plain")
 class AtomicFilesystemChannel(filesystem.Channel):
     """kombu's filesystem channel, writing each message file atomically."""
 
-    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+    # kombu's own annotations of _put disagree between its base classes.
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
         name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         folder = self.data_folder_out
         temporary = os.path.join(folder, f".{name}.part")  # matches no queue: never read

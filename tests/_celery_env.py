@@ -41,9 +41,13 @@ RECORD_LINE = re.compile(
     r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [A-Z]+ +\[(run|stage [A-Za-z0-9_-]+)\] "
 )
 HOOK_LOGGER = "igny8_logging.celery"
+#: Private globals an in-process worker changes (saved and restored around it).
+_CELERY_STATE: Any = celery._state
+_LOGGING: Any = logging
+_CELERY_LOGGING: Any = Logging
 
 
-def wait_until(check: Callable[[], T], what: str, timeout: float = 30.0) -> T:
+def wait_until(check: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
     """Poll *check* until it returns something truthy.
 
     Workers store a task's result before its ``task_success`` hook runs and
@@ -152,11 +156,11 @@ class _GlobalState:
         self.root_handlers = list(logging.root.handlers)
         task_logger = logging.getLogger("celery.task")
         self.task_logger = (task_logger.level, task_logger.propagate, list(task_logger.handlers))
-        self.warnings_captured = logging._warnings_showwarning is not None
+        self.warnings_captured = _LOGGING._warnings_showwarning is not None
         self.env = {key: os.environ.get(key) for key in (*self.ENV_KEYS, "_MP_FORK_LOGFORMAT_")}
-        self.default_app = celery._state.default_app
-        self.current_app = getattr(celery._state._tls, "current_app", None)
-        self.setup = Logging._setup
+        self.default_app = _CELERY_STATE.default_app
+        self.current_app = getattr(_CELERY_STATE._tls, "current_app", None)
+        self.setup = _CELERY_LOGGING._setup
 
     def restore(self) -> None:
         logging.root.setLevel(self.root_level)
@@ -169,9 +173,9 @@ class _GlobalState:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        celery._state.default_app = self.default_app
-        celery._state._tls.current_app = self.current_app
-        Logging._setup = self.setup
+        _CELERY_STATE.default_app = self.default_app
+        _CELERY_STATE._tls.current_app = self.current_app
+        _CELERY_LOGGING._setup = self.setup
 
 
 @contextmanager

@@ -46,6 +46,7 @@ def row(database: Path, run_id: str) -> dict[str, Any] | None:
 
 
 def status_is(database: Path, run_id: str, status: str) -> dict[str, Any] | None:
+    """The row once its status is *status* (``None`` before)."""
     found = row(database, run_id)
     return found if found is not None and found["status"] == status else None
 
