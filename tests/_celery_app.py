@@ -91,7 +91,9 @@ def make_app(
     )
 
     _v1_tasks(app)
+    _v1_worker_tasks(app)
     _stage_tasks(app)
+    _scoping_tasks(app)
     connect(app, logger)
     return app
 
@@ -141,6 +143,10 @@ def _v1_tasks(app: Celery) -> None:
     def ideas(previous: Any) -> None:
         task_log.info("ideas: starting")
         raise ValueError("no ideas from " + str(previous))
+
+
+def _v1_worker_tasks(app: Celery) -> None:
+    """Tasks for concurrency and for the events Celery fires in the worker's main process."""
 
     @app.task(shared=False, name="t.chatty")
     def chatty(tag: str, lines: int, size: int, barrier: str | None = None, meet: int = 0) -> int:
@@ -235,12 +241,16 @@ def _stage_tasks(app: Celery) -> None:
         assert run is not None
         run.end("failed", failed_task=task_id)
 
+
+def _scoping_tasks(app: Celery) -> None:
+    """Tasks for replace, children, declared parts, a web-started stage and run_logger()."""
+
     @app.task(shared=False, name="s.replacer", bind=True, stage=4, stage_name="Replaced")
     def replacer(self: Any, how: str) -> Any:
         plain_log.info("replacer hands over")
         if how == "task":
             return self.replace(replacement.s())
-        parts = group(cluster_item.si("r", i, seconds=0) for i in range(3))
+        parts = group(app.tasks["s.item"].si("r", i, seconds=0) for i in range(3))
         return self.replace(chord(parts, replacement_closer.s()))
 
     @app.task(shared=False, name="s.replacement")

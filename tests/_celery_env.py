@@ -249,6 +249,32 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def spawn_worker(queue: str, environ: dict[str, str], output: Path) -> subprocess.Popen[bytes]:
+    """``celery -A _celery_app worker -P prefork -c 2`` on *queue*, in its own session."""
+    command = [sys.executable, "-m", "celery", "-A", "_celery_app", "worker", "-P", "prefork"]
+    command += ["-c", "2", "-Q", queue, "-l", "INFO", "--without-gossip", "--without-mingle"]
+    command += ["--without-heartbeat"]
+    with output.open("wb") as out:
+        return subprocess.Popen(
+            command,
+            cwd=TESTS,
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def fs_options(folder: Path) -> dict[str, Any]:
+    """kombu's filesystem transport options for a broker folder."""
+    return {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "control_folder": str(folder / "control"),
+        "polling_interval": 0.05,
+    }
+
+
 @contextmanager
 def prefork_worker(
     kind: str, tmp_path_factory: pytest.TempPathFactory, extra_env: dict[str, str] | None = None
@@ -277,12 +303,7 @@ def prefork_worker(
     }
     if broker.startswith("igny8fs:"):
         environ["IGNY8_TEST_FS_FOLDER"] = str(folder)
-        options["broker_transport_options"] = {
-            "data_folder_in": str(folder),
-            "data_folder_out": str(folder),
-            "control_folder": str(folder / "control"),
-            "polling_interval": 0.05,
-        }
+        options["broker_transport_options"] = fs_options(folder)
     logger = f"igny8.test.celery.prefork.{kind}"
     configure(logger, base)
     app = _celery_app.make_app(
@@ -294,33 +315,7 @@ def prefork_worker(
         **options,
     )
     output = tmp / "worker.out"
-    with output.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "_celery_app",
-                "worker",
-                "-P",
-                "prefork",
-                "-c",
-                "2",
-                "-Q",
-                queue,
-                "-l",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            cwd=TESTS,
-            env=environ,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = spawn_worker(queue, environ, output)
     try:
 
         def ready() -> bool:

@@ -91,6 +91,11 @@ def check_pipeline(env: Env, run: igl.RunLogger) -> None:
             run.site_id,
         )
 
+    check_pipeline_files(env, run)
+
+
+def check_pipeline_files(env: Env, run: igl.RunLogger) -> None:
+    """Each record once in the run log and its stage log; the run's summary."""
     whole = env.text(run)
     assert_well_formed(whole)
     for name, lines in PIPELINE_LINES.items():
