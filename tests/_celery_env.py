@@ -249,6 +249,23 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def worker_environ(
+    base: Path, logging_setup: str, broker: str, results: Path, queue: str, ready: Path
+) -> dict[str, str]:
+    """The environment ``_celery_app`` builds its worker app from."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
+        "IGNY8_TEST_WORKER": "1",
+        "IGNY8_TEST_BASE_DIR": str(base),
+        "IGNY8_TEST_LOGGING": logging_setup,
+        "IGNY8_TEST_BROKER": broker,
+        "IGNY8_TEST_BACKEND": f"file://{results}",
+        "IGNY8_TEST_QUEUE": queue,
+        "IGNY8_TEST_READY": str(ready),
+    }
+
+
 def spawn_worker(queue: str, environ: dict[str, str], output: Path) -> subprocess.Popen[bytes]:
     """``celery -A _celery_app worker -P prefork -c 2`` on *queue*, in its own session."""
     command = [sys.executable, "-m", "celery", "-A", "_celery_app", "worker", "-P", "prefork"]
@@ -289,18 +306,8 @@ def prefork_worker(
     folder.mkdir()
     queue = f"igny8test-{uuid.uuid4().hex}"
     options: dict[str, Any] = {}
-    environ = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
-        "IGNY8_TEST_WORKER": "1",
-        "IGNY8_TEST_BASE_DIR": str(base),
-        "IGNY8_TEST_LOGGING": logging_setup,
-        "IGNY8_TEST_BROKER": broker,
-        "IGNY8_TEST_BACKEND": f"file://{results}",
-        "IGNY8_TEST_QUEUE": queue,
-        "IGNY8_TEST_READY": str(tmp / "ready"),
-        **(extra_env or {}),
-    }
+    environ = worker_environ(base, logging_setup, broker, results, queue, tmp / "ready")
+    environ.update(extra_env or {})
     if broker.startswith("igny8fs:"):
         environ["IGNY8_TEST_FS_FOLDER"] = str(folder)
         options["broker_transport_options"] = fs_options(folder)
