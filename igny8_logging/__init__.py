@@ -3,7 +3,7 @@
 Built on the standard library's :mod:`logging`: handlers that route records
 tagged with a run (and stage) into ``{base_dir}/{account}/{site}/{run_id}/``,
 a ``LoggerAdapter`` with the stage API, and a reader for tails, trace pages
-and run summaries.  See ``README.md`` and ``DESIGN.md`` for the contract.
+and run summaries.  ``README.md`` describes the contract.
 """
 
 from __future__ import annotations

@@ -17,8 +17,10 @@ that vanished or appeared in between (no ``KeyError``, no deadlock).
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Final
@@ -79,6 +81,12 @@ class StageClock:
         self._runs: OrderedDict[str, dict[str, _Start]] = OrderedDict()
         self._size = size
         # Re-entrant: a signal handler on this thread may call in mid-method.
+        self._lock = threading.RLock()
+        _after_fork.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The lock may have been held by a thread that does not exist in the child;
+        # the starts themselves are kept (a child may complete a stage its parent started).
         self._lock = threading.RLock()
 
     def _run(self, run_id: str) -> dict[str, _Start]:
@@ -180,6 +188,17 @@ class StageClock:
         with self._lock:
             self._runs.clear()
 
+
+_after_fork: weakref.WeakSet[StageClock] = weakref.WeakSet()
+
+
+def _reinit_after_fork() -> None:
+    for stage_clock in list(_after_fork):
+        stage_clock._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)
 
 #: The process-wide clock the stage API and the Celery hooks share.
 clock: Final = StageClock()

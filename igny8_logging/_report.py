@@ -19,8 +19,10 @@ The one override point is :meth:`FailureLog.emit` (or, on a handler, its
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Callable
 
@@ -54,6 +56,11 @@ class FailureLog:
         self._emit = emit
         # Re-entrant: a report may log, and logging may fail again on this thread.
         self._lock = threading.RLock()
+        _instances.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # A thread of the parent may have held the lock; it does not exist here.
+        self._lock = threading.RLock()
 
     def emit(self, line: str) -> None:
         """Deliver one report line (the override point)."""
@@ -69,11 +76,18 @@ class FailureLog:
             if key in self._failing:
                 return False
             self._failing.add(key)
-        self.emit(
+        self._deliver(
             f"{self.owner}: {message} (further failures are counted, not reported, "
             "until it works again)"
         )
         return True
+
+    def _deliver(self, line: str) -> None:
+        # An overridden emit that raises must not turn a swallowed failure into a raised one.
+        try:
+            self.emit(line)
+        except Exception:
+            pass
 
     def recovered(self, key: str, message: str | None = None) -> None:
         """End *key*'s episode, reporting *message* (default ``"<key> works again"``)."""
@@ -83,9 +97,10 @@ class FailureLog:
             if key not in self._failing:
                 return
             self._failing.discard(key)
-        self.emit(f"{self.owner}: {message or f'{key} works again'}")
+        self._deliver(f"{self.owner}: {message or f'{key} works again'}")
 
     def failing(self, key: str) -> bool:
+        """Whether *key* is in a failure episode (failed, not yet recovered)."""
         return key in self._failing
 
     def reset(self) -> None:
@@ -93,3 +108,15 @@ class FailureLog:
         with self._lock:
             self.counts.clear()
             self._failing.clear()
+
+
+_instances: weakref.WeakSet[FailureLog] = weakref.WeakSet()
+
+
+def _reinit_after_fork() -> None:
+    for log in list(_instances):
+        log._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)

@@ -17,25 +17,24 @@ What every method guarantees:
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any, ClassVar, Final, ParamSpec, TypeAlias
 
 from . import _events as ev
 from . import _messages as msg
+from ._caller import caller_stacklevel
 from ._clock import RUN_KEY, clock
 from ._context import RunContext
 from ._ids import Stage, run_started_at
 from ._report import FailureLog
 from ._routing import FIELDS_ATTR
 
-__all__ = ["ExcInfo", "StageApi", "caller_stacklevel"]
+__all__ = ["ExcInfo", "StageApi", "best_effort", "failures"]
 
 ExcInfo: TypeAlias = (
     "bool | BaseException | tuple[type[BaseException], BaseException, TracebackType | None] | None"
@@ -43,42 +42,6 @@ ExcInfo: TypeAlias = (
 _SysExcInfo: TypeAlias = tuple[type[BaseException], BaseException, TracebackType | None]
 
 P = ParamSpec("P")
-
-# -- where the caller is ------------------------------------------------------------
-
-_PACKAGE_DIR: Final = os.path.dirname(os.path.normcase(os.path.abspath(__file__)))
-#: The modules whose frames stand between a user's call and ``Logger.log``.
-_API_MODULES: Final = frozenset({"_adapter.py", "_stage_api.py"})
-_CONTEXTLIB: Final = os.path.normcase(contextlib.contextmanager.__code__.co_filename)
-_library_files: dict[str, bool] = {}
-
-
-def _is_library(filename: str) -> bool:
-    known = _library_files.get(filename)
-    if known is None:
-        path = os.path.normcase(os.path.abspath(filename))
-        known = path == _CONTEXTLIB or (
-            os.path.dirname(path) == _PACKAGE_DIR and os.path.basename(path) in _API_MODULES
-        )
-        if len(_library_files) < 4096:
-            _library_files[filename] = known
-    return known
-
-
-def caller_stacklevel(frame: FrameType | None) -> int:
-    """The ``stacklevel`` that makes *frame*'s ``Logger.log`` call point at the user.
-
-    *frame* is the frame that calls ``Logger.log`` (stacklevel 1); each library
-    frame above it (the stage API, the best-effort wrapper, ``contextlib``'s
-    ``__enter__`` / ``__exit__`` around ``run.stage``) adds one.
-    """
-    level = 1
-    caller = None if frame is None else frame.f_back
-    while caller is not None and _is_library(caller.f_code.co_filename):
-        caller = caller.f_back
-        level += 1
-    return level + 1 if caller is not None else level
-
 
 # -- never raise ----------------------------------------------------------------------
 
@@ -196,6 +159,16 @@ class StageApi(logging.LoggerAdapter[logging.Logger]):
         **fields: Any,
     ) -> None:
         """Log ``stage_progress`` (``processed`` of ``total`` items so far)."""
+        self._progress(stage, processed, total, message, fields)
+
+    def _progress(
+        self,
+        stage: object,
+        processed: object,
+        total: object,
+        message: object,
+        fields: dict[str, Any],
+    ) -> None:
         text = msg.progress_message(stage, processed, total) if message is None else message
         self._event(
             logging.INFO,
@@ -347,11 +320,8 @@ class StageApi(logging.LoggerAdapter[logging.Logger]):
     def progress(
         self, processed: int, total: int | None = None, message: str | None = None, **fields: Any
     ) -> None:
-        """``stage_progress`` for the stage this adapter is bound to."""
-        stage = self.context.stage
-        if stage is None:
-            raise ValueError("progress() needs an adapter bound to a stage (for_stage)")
-        self.stage_progress(stage, processed, total, message, **fields)
+        """``stage_progress`` for the stage this adapter is bound to (the run's, if none)."""
+        self._progress(self.context.stage, processed, total, message, fields)
 
     @best_effort
     def end(self, status: str = "completed", **fields: Any) -> None:

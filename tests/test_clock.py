@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -150,6 +151,35 @@ class _SignallingId(str):
         return str.__eq__(self, other)
 
 
+class _BlockingId(str):
+    """A run id whose hashing, done while the clock holds its lock, waits for an event."""
+
+    __slots__ = ()
+    entered = threading.Event()
+    release = threading.Event()
+
+    def __hash__(self) -> int:
+        _BlockingId.entered.set()
+        _BlockingId.release.wait(60)
+        return str.__hash__(self)
+
+    def __eq__(self, other: object) -> bool:
+        return str.__eq__(self, other)
+
+
+def _wait_child(pid: int, limit: float = 60.0) -> int | None:
+    """The child's exit code, or ``None`` (and the child killed) if it hangs."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return None
+
+
 class TestReentry:
     """A signal handler may call the clock while the same thread is inside it."""
 
@@ -172,6 +202,33 @@ class TestReentry:
         assert [name for name, _ in seen][:1] == ["__hash__"]  # it ran inside the clock
         assert len(seen) >= 2
         assert all(elapsed is not None for _, elapsed in seen)
+
+    @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+    def test_fork_while_another_thread_is_inside(self, tmp_path: Path) -> None:
+        """A prefork child made while a thread held the clock can still use the stage API."""
+        import igny8_logging as igl
+
+        run = igl.RunLogger.attach("igny8.test.clock.fork", igl.new_run_id())
+        _BlockingId.entered.clear()
+        _BlockingId.release.clear()
+        holder = threading.Thread(target=clock.start, args=(_BlockingId(RUN), 1))
+        holder.start()
+        try:
+            assert _BlockingId.entered.wait(10)
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - child
+                code = 1
+                try:
+                    run.stage_start(7)
+                    code = 0 if clock.stop(run.run_id, 7) is not None else 2
+                finally:
+                    os._exit(code)
+            result = _wait_child(pid)
+        finally:
+            _BlockingId.release.set()
+            holder.join(10)
+        clock.stop(RUN, 1)
+        assert result == 0
 
     def test_stage_api_from_a_timer_signal_never_hangs(self, tmp_path: Path) -> None:
         """The stage API, called from a SIGALRM handler that keeps interrupting the

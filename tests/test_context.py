@@ -125,7 +125,7 @@ class TestBindRun:
 
 
 def _log_in_pool(
-    logger: logging.Logger, submit: Callable[[ThreadPoolExecutor, Callable[[int], None]], None]
+    logger: logging.Logger, submit: Callable[[ThreadPoolExecutor, Callable[[int], None]], object]
 ) -> None:
     def work(item: int) -> None:
         logger.info("item %d done", item)

@@ -1,28 +1,23 @@
-"""The stage API: its events, the caller's location on every record, one failure policy."""
+"""The stage API: its events, elapsed, any argument value, one failure policy."""
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from conftest import run_dir, text_lines, trace_events
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import igny8_logging as igl
 from igny8_logging._clock import clock
 
 RUN_ID = "run_20261129_013000_abcd1234"
-HERE = Path(__file__).resolve()
-
-
-def line_of(marker: str) -> int:
-    """The line of this file that ends with the comment ``# @<marker>``."""
-    lines = HERE.read_text().splitlines()
-    (number,) = [n for n, line in enumerate(lines, 1) if line.endswith(f"# @{marker}")]
-    return number
 
 
 class Records(logging.Handler):
@@ -53,10 +48,6 @@ def _fresh_failures() -> Iterator[None]:
 
 def events(base: Path, run: igl.RunLogger) -> list[dict[str, Any]]:
     return trace_events(run_dir(base, run) / "run_trace.jsonl")
-
-
-def located(record: logging.LogRecord) -> tuple[str, int, str]:
-    return (record.pathname, record.lineno, record.funcName)
 
 
 class TestNewEvents:
@@ -153,74 +144,6 @@ class TestElapsed:
         assert not igl.RunLogger.failures.counts
 
 
-class TestCallerLocation:
-    """Every stage-API record points at the line that called the API, not the library."""
-
-    def test_each_method(self, run_logger: logging.Logger, records: Records) -> None:
-        run = igl.start_run(run_logger)  # @start_run
-        run.stage_start(1)  # @stage_start
-        run.stage_progress(1, 1)  # @stage_progress
-        run.for_stage(1).progress(2)  # @progress
-        run.trace("item", stage=1)  # @trace
-        run.stage_retry(1)  # @stage_retry
-        run.stage_part_complete(1, task_id="t")  # @stage_part_complete
-        run.stage_part_error(1, "e")  # @stage_part_error
-        run.stage_revoked(1)  # @stage_revoked
-        run.stage_complete(1)  # @stage_complete
-        run.stage_error(1, "e")  # @stage_error
-        run.end()  # @end
-        markers = [
-            "start_run",
-            "stage_start",
-            "stage_progress",
-            "progress",
-            "trace",
-            "stage_retry",
-            "stage_part_complete",
-            "stage_part_error",
-            "stage_revoked",
-            "stage_complete",
-            "stage_error",
-            "end",
-        ]
-        assert [located(r) for r in records.records] == [
-            (str(HERE), line_of(m), "test_each_method") for m in markers
-        ]
-
-    def test_through_the_stage_block(self, run_logger: logging.Logger, records: Records) -> None:
-        run = igl.RunLogger.attach(run_logger, RUN_ID)
-        with run.stage(1) as st:  # @with_ok
-            st.info("inside")  # @inside
-        with pytest.raises(KeyError), run.stage(2):  # @with_error
-            raise KeyError("k")
-        start, inside, complete, start2, error = records.records
-        assert {r.pathname for r in records.records} == {str(HERE)}
-        assert {r.funcName for r in records.records} == {"test_through_the_stage_block"}
-        assert (start.lineno, inside.lineno) == (line_of("with_ok"), line_of("inside"))
-        # On exit the interpreter reports the ``with`` statement's line.
-        assert complete.lineno in range(line_of("with_ok"), line_of("inside") + 1)
-        assert start2.lineno == line_of("with_error")
-        assert error.lineno in range(line_of("with_error"), line_of("with_error") + 2)
-
-    def test_a_formatter_shows_the_callers_file(
-        self, make_logger: Any, base_dir: Path, tmp_path: Path
-    ) -> None:
-        logger = make_logger(
-            {
-                "run": {
-                    "class": "igny8_logging.RunLogHandler",
-                    "base_dir": str(base_dir),
-                    "formatter": "where",
-                }
-            },
-            formatters={"where": {"format": "%(filename)s:%(lineno)d %(message)s"}},
-        )
-        run = igl.RunLogger.attach(logger, RUN_ID)
-        run.stage_complete(1, elapsed=1.0)  # @formatted
-        (line,) = text_lines(run_dir(base_dir, run) / "automation_run.log")
-        assert line.startswith(f"{HERE.name}:{line_of('formatted')} stage 1 completed")
-
-
 class BrokenFilter(logging.Filter):
     """Makes ``Logger.log`` itself raise (a filter on the logger, not a handler)."""
 
@@ -270,3 +193,101 @@ class TestFailurePolicy:
         assert capfd.readouterr().err == ""
         assert igl.RunLogger.failures.counts["stage_start"] == 1
         clock.stop(RUN_ID, 1)
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    __repr__ = __str__
+
+
+def _huge_int() -> int:
+    return 10**5000  # beyond int's str() digit limit
+
+
+def _recursive_list() -> list[object]:
+    loop: list[object] = [1]
+    loop.append(loop)
+    return loop
+
+
+ODD: Final = st.one_of(
+    st.sampled_from(
+        [
+            float("nan"),
+            float("-inf"),
+            os.fsdecode(b"r-\xff.csv"),  # a lone surrogate
+            "\ud800",
+            b"\xff\x00",
+            "x" * 70_000,
+        ]
+    ),
+    st.builds(Unprintable),
+    st.builds(_huge_int),
+    st.builds(_recursive_list),
+)
+VALUES: Final = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | ODD,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.frozensets(st.integers(), max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+class TestAnyValue:
+    """Property: any value in any argument of any stage-API call is handed to the handlers
+    unchanged, with the call's event, and the call neither raises nor counts a failure."""
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(value=VALUES, other=VALUES)
+    def test_every_call(self, value: Any, other: Any) -> None:
+        logger = logging.getLogger("igny8.test.stage_api.property")
+        logger.propagate = False
+        logger.setLevel(logging.DEBUG)
+        handler = Records()
+        logger.addHandler(handler)
+        igl.RunLogger.failures.reset()
+        try:
+            run = igl.start_run(logger, metadata={"v": value})
+            run.stage_start(1, value, pending=other, extra=value)
+            run.stage_progress(1, value, other, field=value)
+            run.stage_complete(1, value, elapsed=other, credits_used=value, result=other)
+            run.stage_retry(1, reason=value, retries=other)
+            run.stage_revoked(1, reason=other)
+            run.stage_part_complete(1, task_id=value, processed=other, result=value)
+            run.stage_part_error(1, value, task_id=other)
+            run.stage_error(1, value, detail=other)
+            run.trace("item", stage=1, message=value, field=other)
+            run.end("completed", note=value)
+        finally:
+            logger.removeHandler(handler)
+        fields = [r.__dict__["_igny8_fields"] for r in handler.records]
+        assert [r.__dict__["event"] for r in handler.records] == [
+            "run_start",
+            "stage_start",
+            "stage_progress",
+            "stage_complete",
+            "stage_retry",
+            "stage_revoked",
+            "stage_part_complete",
+            "stage_part_error",
+            "stage_error",
+            "item",
+            "run_end",
+        ]
+        assert fields[1]["stage_name"] is value
+        assert fields[1]["extra"] is value
+        assert fields[2]["processed"] is value
+        if other is not None:  # a given elapsed is written as it is
+            assert fields[3]["elapsed_s"] is other
+        assert fields[4]["reason"] is value
+        assert fields[6]["task_id"] is value
+        assert fields[9]["field"] is other
+        assert fields[10]["note"] is value
+        assert all(isinstance(r.getMessage(), str) for r in handler.records)
+        assert not igl.RunLogger.failures.counts

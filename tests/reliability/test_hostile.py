@@ -171,7 +171,6 @@ class TestAdversarialIds:
             for key in ("account_id", "site_id", "stage"):
                 logger.warning("m", extra={"run_id": VALID, key: value})
                 run.info("m", extra={key: value})
-            run.for_stage(value).info("m")
             run.stage_start(value, name=value)
             run.stage_progress(value, 1, 2)
             run.stage_complete(value, 1)
@@ -180,6 +179,7 @@ class TestAdversarialIds:
             with run.stage(value) as st:
                 st.info("inside")
             # the programming-error API: ValueError or success
+            expect_value_error("for_stage", value, lambda v=value: run.for_stage(v).info("m"))
             expect_value_error("start_run", value, lambda v=value: igl.start_run(logger, v))
             expect_value_error("start_run site", value, lambda v=value: igl.start_run(logger, 1, v))
             expect_value_error(

@@ -1,0 +1,51 @@
+"""Where the user called the stage API: the frame a record's location must name.
+
+``logging`` finds a record's ``pathname`` / ``lineno`` / ``funcName`` by
+skipping its own frames and then ``stacklevel - 1`` more.  The stage API sits
+a variable number of frames above the user (a method, the best-effort wrapper,
+``contextlib``'s ``__enter__`` / ``__exit__`` around ``with run.stage(...)``),
+so the level is counted per call by skipping the library's frames, as
+``logging.Logger.findCaller`` and structlog's ``_frames`` do, never fixed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from types import FrameType
+from typing import Final
+
+__all__ = ["caller_stacklevel"]
+
+_PACKAGE_DIR: Final = os.path.dirname(os.path.normcase(os.path.abspath(__file__)))
+#: The modules whose frames stand between a user's call and ``Logger.log``.
+_API_MODULES: Final = frozenset({"_adapter.py", "_stage_api.py"})
+_CONTEXTLIB: Final = os.path.normcase(contextlib.contextmanager.__code__.co_filename)
+_library_files: dict[str, bool] = {}
+
+
+def _is_library(filename: str) -> bool:
+    known = _library_files.get(filename)
+    if known is None:
+        path = os.path.normcase(os.path.abspath(filename))
+        known = path == _CONTEXTLIB or (
+            os.path.dirname(path) == _PACKAGE_DIR and os.path.basename(path) in _API_MODULES
+        )
+        if len(_library_files) < 4096:
+            _library_files[filename] = known
+    return known
+
+
+def caller_stacklevel(frame: FrameType | None) -> int:
+    """The ``stacklevel`` that makes *frame*'s ``Logger.log`` call point at the user.
+
+    *frame* is the frame that calls ``Logger.log`` (stacklevel 1); each library
+    frame above it (the stage API, the best-effort wrapper, ``contextlib``'s
+    ``__enter__`` / ``__exit__`` around ``run.stage``) adds one.
+    """
+    level = 1
+    caller = None if frame is None else frame.f_back
+    while caller is not None and _is_library(caller.f_code.co_filename):
+        caller = caller.f_back
+        level += 1
+    return level + 1 if caller is not None else level
