@@ -14,9 +14,8 @@ from .._clock import clock
 from .._context import RunContext, current_run
 from .._ids import Stage, check_stage
 from ._header import HEADER, Header
-from ._registry import connection_of_app, only_connection
 from ._roles import publishing
-from ._state import failed, known_starts, running
+from ._state import connection_of_app, failed, known_starts, only_connection, running
 
 __all__ = ["stage_chord"]
 

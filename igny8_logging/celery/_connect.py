@@ -12,8 +12,15 @@ from .._context import current_run
 from ._forward import Forwarder
 from ._hooks import RECEIVERS
 from ._outcome import install, wrap_tasks
-from ._registry import Connection, connection_of_app, connections, forwarders, lock, only_connection
-from ._state import running
+from ._state import (
+    Connection,
+    connection_of_app,
+    connections,
+    forwarders,
+    lock,
+    only_connection,
+    running,
+)
 
 __all__ = ["connect", "disconnect", "run_logger"]
 

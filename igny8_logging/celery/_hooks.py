@@ -13,9 +13,17 @@ from .._clock import clock
 from .._context import RunContext, reset_context, set_context
 from ._header import HEADER, Header, parse_header
 from ._outcome import failure, fields_of, from_request, success, wrap
-from ._registry import connection_of, connections
 from ._roles import assign, outgoing
-from ._state import Running, concluded, current, failed, received, running
+from ._state import (
+    Running,
+    concluded,
+    connection_of,
+    connections,
+    current,
+    failed,
+    received,
+    running,
+)
 
 __all__ = ["RECEIVERS"]
 

@@ -37,9 +37,18 @@ from celery.exceptions import ChordError
 from .._adapter import RunLogger
 from .._ids import Stage
 from ._header import HEADER, Header, Role, parse_header
-from ._registry import connection_of, connection_of_app, connections
 from ._roles import assign
-from ._state import Running, concluded, current, failed, received, running
+from ._state import (
+    Running,
+    concluded,
+    connection_of,
+    connection_of_app,
+    connections,
+    current,
+    failed,
+    received,
+    running,
+)
 
 __all__ = ["failure", "from_request", "install", "success", "wrap_tasks"]
 

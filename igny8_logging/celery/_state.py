@@ -1,30 +1,38 @@
-"""What the hooks remember: the task running in this thread, recent task ids,
-the run's stage start times seen by this process, and the failure counts."""
+"""What the hooks remember: the connected apps, the task running in this thread,
+recent task ids, the run's stage starts known here, and the failure counts."""
 
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Final
 
-from celery import Task
+from celery import Celery, Task
 
 from .._adapter import RunLogger
 from .._clock import clock
 from .._context import RunContext
 from .._ids import Stage
 from .._report import FailureLog
+from ._forward import Forwarder
 from ._header import Header, Role
 
 __all__ = [
+    "Connection",
     "Running",
     "concluded",
+    "connection_of",
+    "connection_of_app",
+    "connections",
     "current",
     "failed",
     "failures",
     "known_starts",
+    "lock",
     "received",
     "running",
 ]
@@ -116,3 +124,32 @@ concluded = Recent()
 def known_starts(run_id: str) -> dict[str, float]:
     """The run's stage starts known to this process (what published tasks carry)."""
     return clock.starts(run_id)
+
+
+# -- connected apps ---------------------------------------------------------------------
+
+
+@dataclass(slots=True, eq=False)
+class Connection:
+    logger: logging.Logger
+    forwarder: Forwarder
+
+
+lock = threading.Lock()
+connections: weakref.WeakKeyDictionary[Celery, Connection] = weakref.WeakKeyDictionary()
+forwarders: dict[str, Forwarder] = {}
+
+
+def connection_of_app(app: object) -> Connection | None:
+    return connections.get(app) if isinstance(app, Celery) else None
+
+
+def connection_of(task: object) -> Connection | None:
+    """The connection of *task*'s app, ``None`` when it is not connected."""
+    return connection_of_app(getattr(task, "app", None))
+
+
+def only_connection() -> Connection | None:
+    """The connection, when exactly one logger is connected (else ``None``)."""
+    found = {id(c.logger): c for c in list(connections.values())}
+    return next(iter(found.values())) if len(found) == 1 else None
