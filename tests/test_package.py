@@ -16,7 +16,7 @@ PUBLIC = {
     "RunContext",
     "RunContextExecutor",
     "RunContextFilter",
-        "RunEventHandler",
+    "RunEventHandler",
     "RunLogHandler",
     "RunLogReader",
     "RunLogger",
