@@ -73,7 +73,8 @@ def _header(stage: int | None = None) -> dict[str, Any]:
     }
 
 
-def measure(tasks: int, rounds: int, directory: str) -> CeleryResult:
+def _cases() -> tuple[Celery, dict[str, Callable[[], object]]]:
+    """The app and one tracer call per kind of task."""
     app = Celery("igny8_benchmark", broker="memory://", set_as_current=False)
     app.conf.task_ignore_result = True
 
@@ -85,19 +86,16 @@ def measure(tasks: int, rounds: int, directory: str) -> CeleryResult:
     def stage_task() -> None:
         return None
 
-    logger = logging.getLogger("benchmarks.celery")
-    logger.handlers.clear()
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    for handler_class in (igl.RunLogHandler, igl.StageLogHandler, igl.TraceHandler):
-        logger.addHandler(handler_class(os.path.join(directory, "celery")))
+    @app.task(name="bench.part", stage=2, stage_part=True)
+    def part_task() -> None:
+        return None
 
     def tracer_call(task: Any, request: dict[str, Any]) -> Callable[[], object]:
         trace = build_tracer(task.name, task, app=app, hostname="bench@localhost", eager=False)
 
         def call() -> object:
             task_id = str(uuid.uuid4())
-            return trace(task_id, (), {}, {"id": task_id, **request})
+            return trace(task_id, [], {}, {"id": task_id, **request})
 
         return call
 
@@ -107,7 +105,34 @@ def measure(tasks: int, rounds: int, directory: str) -> CeleryResult:
         "stage task (logs stage_start + stage_complete)": tracer_call(
             stage_task, {igl_celery.HEADER: _header()}
         ),
+        "stage part (logs stage_part_complete)": tracer_call(
+            part_task, {igl_celery.HEADER: _header()}
+        ),
     }
+    return app, cases
+
+
+def _check_events(directory: str, expected: int) -> None:
+    """Every stage task logged its two events: nothing was lost."""
+    trace = os.path.join(directory, "celery", "7", "42", RUN_ID, "run_trace.jsonl")
+    with open(trace, "rb") as stream:
+        found = {kind: 0 for kind in (b"stage_start", b"stage_complete")}
+        for line in stream:
+            for kind in found:
+                found[kind] += f'"event":"{kind.decode()}"'.encode() in line
+    if set(found.values()) != {expected}:
+        raise RuntimeError(f"stage task events lost: {found}, expected {expected} each")
+
+
+def measure(tasks: int, rounds: int, directory: str) -> CeleryResult:
+    app, cases = _cases()
+    logger = logging.getLogger("benchmarks.celery")
+    logger.handlers.clear()
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    for handler_class in (igl.RunLogHandler, igl.StageLogHandler, igl.TraceHandler):
+        logger.addHandler(handler_class(os.path.join(directory, "celery")))
+
     samples: dict[str, dict[str, list[float]]] = {
         name: {"without": [], "with": []} for name in cases
     }
@@ -139,15 +164,7 @@ def measure(tasks: int, rounds: int, directory: str) -> CeleryResult:
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
             handler.close()
-    trace = os.path.join(directory, "celery", "7", "42", RUN_ID, "run_trace.jsonl")
-    with open(trace, "rb") as stream:
-        found = {kind: 0 for kind in (b"stage_start", b"stage_complete")}
-        for line in stream:
-            for kind in found:
-                found[kind] += f'"event":"{kind.decode()}"'.encode() in line
-    expected = rounds * tasks
-    if set(found.values()) != {expected}:
-        raise RuntimeError(f"stage task events lost: {found}, expected {expected} each")
+    _check_events(directory, rounds * tasks)
     return CeleryResult(
         {
             name: {key: statistics.median(values) for key, values in by.items()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ._adapter import RunLogger, start_run
 from ._config import logging_config
 from ._context import RunContext, RunContextExecutor, bind_run, carry_context, current_run
+from ._event_handler import RunEventHandler
 from ._format import TextFormatter
 from ._handlers import BaseRunHandler, RunLogHandler, StageLogHandler, TraceHandler
 from ._ids import default_base_dir, new_run_id
@@ -23,6 +24,7 @@ __all__ = [
     "RunContext",
     "RunContextExecutor",
     "RunContextFilter",
+    "RunEventHandler",
     "RunLogHandler",
     "RunLogReader",
     "RunLogger",

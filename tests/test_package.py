@@ -16,6 +16,7 @@ PUBLIC = {
     "RunContext",
     "RunContextExecutor",
     "RunContextFilter",
+    "RunEventHandler",
     "RunLogHandler",
     "RunLogReader",
     "RunLogger",

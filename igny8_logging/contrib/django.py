@@ -37,8 +37,9 @@ from rest_framework.response import Response
 
 from .._ids import check_stage
 from .._reader import MAX_PAGE, MAX_TAIL_LINES, RunLogReader, RunNotFound
+from ._run_model import RunModelHandler
 
-__all__ = ["RunLogsMixin"]
+__all__ = ["RunLogsMixin", "RunModelHandler"]
 
 _INT_RE: Final = re.compile(r"[0-9]{1,9}", re.ASCII)
 

@@ -38,3 +38,15 @@ class Job(models.Model):
 
     class Meta:
         app_label = "djangoapp"
+
+
+class PipelineRun(models.Model):
+    """The app's own record of a run, kept in step by ``RunModelHandler``."""
+
+    run_id = models.CharField(max_length=200, unique=True)
+    status = models.CharField(max_length=20, default="queued")
+    stage_1_result = models.JSONField(null=True)
+    stage_2_result = models.JSONField(null=True)
+
+    class Meta:
+        app_label = "djangoapp"
