@@ -1,0 +1,248 @@
+"""The background half of :class:`~igny8_logging.redis.RedisStreamHandler`.
+
+A caller's logging call only appends one entry (a run folder's parts and the
+record's file lines) to a bounded deque; one daemon thread per process drains
+it in batches, each batch one ``EVALSHA`` of :data:`_APPEND` (atomic: a batch is
+stored whole or not at all, so a retry after an outage never stores half twice).
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from ._redis_keys import FIELD, files_key, index_key, stream_key
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = ["Entry", "Sender", "build_args"]
+
+#: One record: its run folder's parts and its ``(file name, line bytes)`` pairs.
+Entry = tuple[tuple[str, str, str], tuple[tuple[str, bytes], ...]]
+
+#: ARGV: maxlen ('' = untrimmed), ttl ('' = no expiry), then three groups, each a
+#: count and its items: stream keys; (key index, line) pairs; (files set, name,
+#: run index, run id) quadruples.  Server time scores the run index.
+_APPEND: Final = """
+local maxlen, ttl = ARGV[1], tonumber(ARGV[2])
+local i = 3
+local keys = {}
+for k = 1, tonumber(ARGV[i]) do keys[k] = ARGV[i + k] end
+i = i + #keys + 1
+for _ = 1, tonumber(ARGV[i]) do
+  local key = keys[tonumber(ARGV[i + 1])]
+  if maxlen == '' then
+    redis.call('XADD', key, '*', KEYS[1], ARGV[i + 2])
+  else
+    redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', KEYS[1], ARGV[i + 2])
+  end
+  i = i + 2
+end
+i = i + 1
+local now = tonumber(redis.call('TIME')[1])
+for _ = 1, tonumber(ARGV[i]) do
+  redis.call('SADD', ARGV[i + 1], ARGV[i + 2])
+  redis.call('ZADD', ARGV[i + 3], now, ARGV[i + 4])
+  if ttl then
+    redis.call('EXPIRE', ARGV[i + 1], ttl)
+    redis.call('EXPIRE', ARGV[i + 3], ttl)
+    redis.call('ZREMRANGEBYSCORE', ARGV[i + 3], '-inf', now - ttl)
+  end
+  i = i + 4
+end
+if ttl then
+  for _, key in ipairs(keys) do redis.call('EXPIRE', key, ttl) end
+end
+return #keys
+"""
+
+
+def build_args(prefix: str, batch: list[Entry], maxlen: int | None, ttl: int | None) -> list[Any]:
+    """The script's ARGV for *batch* (keys named once, files and runs deduplicated)."""
+    key_index: dict[str, int] = {}
+    pairs: list[Any] = []
+    files: dict[tuple[tuple[str, str, str], str], None] = {}
+    for parts, lines in batch:
+        for name, data in lines:
+            key = stream_key(prefix, parts, name)
+            index = key_index.get(key)
+            if index is None:
+                index = key_index[key] = len(key_index) + 1
+                files[parts, name] = None
+            pairs += (index, data)
+    tail: list[Any] = [len(files)]
+    for parts, name in files:
+        tail += (files_key(prefix, parts), name, index_key(prefix, parts[:2]), parts[2])
+    head: list[Any] = ["" if maxlen is None else maxlen, "" if ttl is None else ttl]
+    return [*head, len(key_index), *key_index, len(pairs) // 2, *pairs, *tail]
+
+
+class Sender:
+    """The queue and the thread that empties it into Redis.
+
+    *connect* makes a client; *on_error* / *on_success* are told about each
+    failed / successful batch (the handler counts and reports outages).
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], redis.Redis],
+        prefix: str,
+        *,
+        maxlen: int | None,
+        ttl: int | None,
+        buffer: int,
+        batch_size: int,
+        on_error: Callable[[Exception], None],
+        on_success: Callable[[], None],
+    ) -> None:
+        self.connect, self.prefix = connect, prefix
+        self.maxlen, self.ttl, self.buffer, self.batch_size = maxlen, ttl, buffer, batch_size
+        self.on_error, self.on_success = on_error, on_success
+        self.queue: collections.deque[Entry] = collections.deque()
+        self.wake = threading.Event()  # set when a record lands in an empty queue
+        self.stop = threading.Event()  # set by close(): drain, then exit
+        self.idle = threading.Condition(threading.Lock())
+        self.inflight = 0
+        self.dropped = 0
+        self.failing = False
+        self.deadline = float("inf")
+        #: Held while the buffer is trimmed (the handler passes its own lock).
+        self.trim_lock: Any = threading.RLock()
+        self.thread: threading.Thread | None = None
+        self._client: redis.Redis | None = None
+        self._script: Any = None
+
+    # -- caller side (under the handler's lock) -----------------------------------
+
+    def put(self, entry: Entry) -> None:
+        queue = self.queue
+        if len(queue) >= self.buffer:
+            try:
+                queue.popleft()
+                self.dropped += 1
+            except IndexError:  # the sender just took them
+                pass
+        was_empty = not queue
+        queue.append(entry)
+        if was_empty:
+            self.wake.set()
+        if self.thread is None:
+            self.start()
+
+    def start(self) -> None:
+        thread = threading.Thread(target=self._run, name="igny8-redis-sender", daemon=True)
+        self.thread = thread
+        thread.start()
+
+    # -- sender thread -------------------------------------------------------------
+
+    def _run(self) -> None:
+        backoff = 0.0
+        while True:
+            if not self.queue:
+                if self.stop.is_set():
+                    return
+                self.wake.wait(1.0)
+                self.wake.clear()
+                continue
+            if time.monotonic() >= self.deadline:
+                return
+            if self._send_one_batch():
+                backoff = 0.0
+                continue
+            # Down: wait before the next attempt (not woken by records, only by close).
+            backoff = min(max(backoff * 2, 0.05), 1.0)
+            if self.stop.is_set():
+                time.sleep(min(0.05, max(self.deadline - time.monotonic(), 0)))
+            else:
+                self.stop.wait(backoff)
+
+    def _take(self) -> list[Entry]:
+        batch: list[Entry] = []
+        popleft = self.queue.popleft
+        try:
+            for _ in range(min(self.batch_size, len(self.queue))):
+                batch.append(popleft())
+        except IndexError:
+            pass
+        return batch
+
+    def _send_one_batch(self) -> bool:
+        batch = self._take()
+        if not batch:
+            return True
+        self.inflight = len(batch)
+        try:
+            self._send(batch)
+        except Exception as exc:
+            self._client = None
+            self._give_back(batch)
+            self.failing = True
+            self._notify()
+            try:
+                self.on_error(exc)
+            except Exception:
+                pass
+            return False
+        self.failing = False
+        self._notify()
+        try:
+            self.on_success()
+        except Exception:
+            pass
+        return True
+
+    def _send(self, batch: list[Entry]) -> None:
+        if self._client is None:
+            self._client = self.connect()
+            self._script = self._client.register_script(_APPEND)
+        self._script(keys=[FIELD], args=build_args(self.prefix, batch, self.maxlen, self.ttl))
+
+    def _give_back(self, batch: list[Entry]) -> None:
+        """Put a failed batch back in front, dropping the oldest past the buffer."""
+        with self.trim_lock:
+            excess = len(batch) + len(self.queue) - self.buffer
+            if excess > 0:
+                dropped_here = min(excess, len(batch))
+                self.dropped += dropped_here
+                batch = batch[dropped_here:]
+            self.queue.extendleft(reversed(batch))
+
+    def _notify(self) -> None:
+        with self.idle:
+            self.inflight = 0
+            self.idle.notify_all()
+
+    # -- flush / close -------------------------------------------------------------
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until everything queued was sent (or Redis is failing); True if sent."""
+        end = time.monotonic() + timeout
+        with self.idle:
+            while self.queue or self.inflight:
+                left = end - time.monotonic()
+                if left <= 0 or self.failing or self.thread is None:
+                    return False
+                self.wake.set()
+                self.idle.wait(min(left, 0.1))
+        return True
+
+    def close(self, timeout: float) -> None:
+        """Send what is queued within *timeout* seconds, then stop the thread."""
+        self.deadline = time.monotonic() + timeout
+        self.stop.set()
+        self.wake.set()
+        thread = self.thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout + 0.5)
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:
+                pass
