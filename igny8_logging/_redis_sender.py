@@ -99,10 +99,11 @@ class Sender:
         batch_size: int,
         on_error: Callable[[Exception], None],
         on_success: Callable[[], None],
+        on_start: Callable[[], None] | None = None,
     ) -> None:
         self.connect, self.prefix = connect, prefix
         self.maxlen, self.ttl, self.buffer, self.batch_size = maxlen, ttl, buffer, batch_size
-        self.on_error, self.on_success = on_error, on_success
+        self.on_error, self.on_success, self.on_start = on_error, on_success, on_start
         self.queue: collections.deque[Entry] = collections.deque()
         self.wake = threading.Event()  # set when a record lands in an empty queue
         self.stop = threading.Event()  # set by close(): drain, then exit
@@ -138,6 +139,8 @@ class Sender:
         thread = threading.Thread(target=self._run, name="igny8-redis-sender", daemon=True)
         self.thread = thread
         thread.start()
+        if self.on_start is not None:
+            self.on_start()
 
     # -- sender thread -------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
 import weakref
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
@@ -114,6 +115,7 @@ class RedisStreamHandler(logging.Handler):
         self.refused = 0
         self.outages = FailureLog(type(self).__name__)
         self._closed = False
+        self._pid = os.getpid()
         self._sender = self._new_sender()
         _live.add(self)
 
@@ -224,9 +226,25 @@ class RedisStreamHandler(logging.Handler):
             batch_size=self.batch_size,
             on_error=self._send_failed,
             on_success=self._send_worked,
+            on_start=self._started,
         )
         sender.trim_lock = self.lock
         return sender
+
+    def _started(self) -> None:
+        if os.getpid() == self._pid:
+            return  # at exit, logging.shutdown closes (and so flushes) this handler
+        # A prefork child (multiprocessing, billiard) ends with os._exit, after its
+        # own exit functions but without atexit: flush there, or its last records
+        # would die with the sender thread.
+        ref = weakref.ref(self)
+        for name in ("multiprocessing.util", "billiard.util"):
+            util = sys.modules.get(name)
+            if util is not None:
+                try:
+                    util.Finalize(None, _flush_at_exit, args=(ref,), exitpriority=0)
+                except Exception:
+                    pass
 
     def _send_failed(self, exc: Exception) -> None:
         self.outages.failed(
@@ -254,6 +272,15 @@ class RedisStreamHandler(logging.Handler):
 
 
 _live: weakref.WeakSet[RedisStreamHandler] = weakref.WeakSet()
+
+
+def _flush_at_exit(ref: weakref.ref[RedisStreamHandler]) -> None:
+    handler = ref()
+    if handler is not None:
+        try:
+            handler.flush()
+        except Exception:
+            pass
 
 
 def _after_fork_in_child() -> None:
