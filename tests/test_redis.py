@@ -20,11 +20,10 @@ from typing import Any
 
 import pytest
 import redis
+from _redis_server import RedisServer
 
 import igny8_logging as igl
 from igny8_logging.redis import RedisStreamHandler
-
-from _redis_server import RedisServer
 
 TESTS = Path(__file__).resolve().parent
 
@@ -71,7 +70,11 @@ class Logged:
         self.logger.setLevel(logging.DEBUG)
         self.files: list[logging.Handler] = []
         if base is not None:
-            self.files = [igl.RunLogHandler(base), igl.StageLogHandler(base), igl.TraceHandler(base)]
+            self.files = [
+                igl.RunLogHandler(base),
+                igl.StageLogHandler(base),
+                igl.TraceHandler(base),
+            ]
         self.redis = RedisStreamHandler(url, prefix=prefix, **opts)
         for handler in [*self.files, self.redis]:
             self.logger.addHandler(handler)
@@ -329,4 +332,3 @@ class TestFork:
         assert body.count(b"parent before fork") == 1
         assert body.count(b"parent after fork") == 1
         assert os.getpid() == logged.redis._pid
-
