@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 import weakref
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from ._format import TextFormatter, make_line_safe, truncate_utf8
@@ -29,6 +29,7 @@ from ._handlers import _shared_text_formatter, _stamp, trace_formatter
 from ._ids import RUN_LOG, TRACE_FILE, stage_file
 from ._redis_keys import check_prefix
 from ._redis_sender import Entry, Sender
+from ._redis_source import RedisSource
 from ._report import FailureLog
 from ._routing import Route, route_of
 from ._trace import TraceFormatterMixin
@@ -293,11 +294,3 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "RedisSource":  # the reader side, loaded when first asked for
-        from ._redis_source import RedisSource
-
-        return RedisSource
-    raise AttributeError(name)
