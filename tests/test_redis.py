@@ -52,13 +52,14 @@ def client(srv: RedisServer) -> redis.Redis:
     return redis.Redis.from_url(srv.url)
 
 
-def stream_bytes(srv: RedisServer, key: str) -> bytes:
-    """The concatenated ``line`` fields of a stream, oldest first."""
-    return b"".join(fields[b"line"] for _, fields in client(srv).xrange(key))
-
-
 def entries(srv: RedisServer, key: str) -> list[bytes]:
-    return [fields[b"line"] for _, fields in client(srv).xrange(key)]
+    """The ``line`` fields of a stream, oldest first."""
+    raw: list[tuple[bytes, dict[bytes, bytes]]] = client(srv).xrange(key)  # type: ignore[assignment]
+    return [fields[b"line"] for _, fields in raw]
+
+
+def stream_bytes(srv: RedisServer, key: str) -> bytes:
+    return b"".join(entries(srv, key))
 
 
 class Logged:
