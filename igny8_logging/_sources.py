@@ -21,14 +21,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final, Protocol, runtime_checkable
 
-from ._ids import MISSING, RUN_LOG, TRACE_FILE, RunRef, TenantId, check_stage
+from ._ids import MISSING, RUN_LOG, TRACE_FILE, RunRef, TenantId, _describe, check_stage
 
 __all__ = [
     "MAX_CURSOR",
+    "MAX_PAGE",
+    "MAX_TAIL_LINES",
     "RUN_FILES",
     "RunNotFound",
     "RunSource",
     "TracePage",
+    "check_count",
     "check_cursor",
     "is_run_file",
     "ref_from_parts",
@@ -38,6 +41,9 @@ __all__ = [
 
 #: The longest cursor any source issues (a longer one is refused before a source sees it).
 MAX_CURSOR: Final = 256
+#: The most lines one ``tail`` returns, and the most events one trace page holds.
+MAX_TAIL_LINES: Final = 10_000
+MAX_PAGE: Final = 10_000
 #: The fixed file names of a run folder (plus ``stage_{stage}.log`` per stage).
 RUN_FILES: Final = (RUN_LOG, TRACE_FILE)
 
@@ -162,3 +168,10 @@ def check_cursor(cursor: object) -> str | None:
     if not isinstance(cursor, str) or not 0 < len(cursor) <= MAX_CURSOR:
         raise ValueError("invalid cursor")
     return str.__str__(cursor)
+
+
+def check_count(value: object, what: str, high: int) -> int:
+    """*value* if it is an int from 1 to *high* (not a bool, not a str), else ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+        raise ValueError(f"{what} must be an int from 1 to {high}, not {_describe(value)}")
+    return int.__int__(value)
