@@ -253,7 +253,16 @@ class RedisSource:
     # -- listing -------------------------------------------------------------------
 
     def list_runs(self, tenant_parts: tuple[str, str]) -> list[str]:
-        """The tenant's runs whose streams still exist (any order)."""
+        """The tenant's runs whose streams still exist (any order); ``[]`` when Redis
+        cannot be reached (the files are listed still)."""
+        import redis
+
+        try:
+            return self._list_runs(tenant_parts)
+        except redis.RedisError:
+            return []
+
+    def _list_runs(self, tenant_parts: tuple[str, str]) -> list[str]:
         client = self._redis()
         raw: Any = client.zrange(index_key(self.prefix, tenant_parts), 0, -1)
         runs = [member.decode() for member in raw]
@@ -265,6 +274,14 @@ class RedisSource:
         return [run_id for run_id, count in zip(runs, alive, strict=True) if count]
 
     def tenants(self) -> list[tuple[str, str]]:
+        import redis
+
+        try:
+            return self._tenants()
+        except redis.RedisError:
+            return []
+
+    def _tenants(self) -> list[tuple[str, str]]:
         pattern = re.sub(r"([\\*?\[\]])", r"\\\1", self.prefix) + ":*:*:.runs"
         found: set[tuple[str, str]] = set()
         for raw in self._redis().scan_iter(match=pattern, count=1000):

@@ -7,6 +7,7 @@ theirs and kill / restart it.
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.config
 import multiprocessing
@@ -333,3 +334,179 @@ class TestFork:
         assert body.count(b"parent before fork") == 1
         assert body.count(b"parent after fork") == 1
         assert os.getpid() == logged.redis._pid
+
+
+HOST_SCRIPT = """
+import logging, logging.config, sys
+import igny8_logging as igl
+from igny8_logging._events import STAGE_PART_COMPLETE
+
+url, prefix, base, run_id, phase = sys.argv[1:6]
+config = igl.logging_config(base, logger="igny8.host", level="DEBUG", redis_url=url)
+config["handlers"]["redis"]["prefix"] = prefix
+logging.config.dictConfig(config)
+logger = logging.getLogger("igny8.host")
+if phase == "start":
+    run = igl.start_run(logger, 1, 10, metadata={"hosts": 2}, run_id=run_id)
+    run.stage_start(3, "Chord", pending=4)
+    sys.exit(0)
+run = igl.RunLogger.attach(logger, run_id, 1, 10)
+if phase in ("a", "b"):
+    stage, parts = (1, (0, 1)) if phase == "a" else (2, (2, 3))
+    with run.stage(stage, f"Stage {stage}", pending=100) as st:
+        for i in range(100):
+            st.info("host %s item %d", phase, i)
+            if i % 10 == 0:
+                run.stage_progress(stage, i, 100)
+        st.processed = 100
+    for part in parts:
+        part_log = run.for_stage(3)
+        part_log.info("host %s part %d\\nwith a second line", phase, part)
+        run.trace(STAGE_PART_COMPLETE, stage=3, task_id=f"part-{part}", processed=1)
+elif phase == "close":
+    run.stage_complete(3, processed=4)
+elif phase == "end":
+    run.end("completed")
+"""
+
+
+def run_host(url: str, prefix: str, base: Path, run_id: str, phase: str) -> subprocess.Popen[str]:
+    """One "host": its own process and base dir (no shared dir)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", HOST_SCRIPT, url, prefix, str(base), run_id, phase],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_all(*procs: subprocess.Popen[str]) -> None:
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+
+
+def file_lines(bases: list[Path], run_id: str, name: str) -> list[bytes]:
+    lines: list[bytes] = []
+    for base in bases:
+        path = base / "1" / "10" / run_id / name
+        if path.exists():
+            lines += path.read_bytes().splitlines()
+    return lines
+
+
+class TestTwoHosts:
+    """Two hosts sharing no filesystem log one run: Redis alone gives the whole of it."""
+
+    def test_a_reader_with_only_redis_sees_both_hosts(
+        self, server: RedisServer, prefix: str, tmp_path: Path
+    ) -> None:
+        import threading
+        from collections import Counter
+
+        host_a, host_b = tmp_path / "host-a", tmp_path / "host-b"
+        run_id = igl.new_run_id()
+        wait_all(run_host(server.url, prefix, host_a, run_id, "start"))
+        reader = igl.RunLogReader(tmp_path / "web-host", redis_url=server.url, prefix=prefix)
+        followed: list[str] = []
+        follower = threading.Thread(
+            target=lambda: followed.extend(
+                reader.follow(run_id, account_id=1, site_id=10, lines=10_000, timeout=120)
+            )
+        )
+        follower.start()
+        wait_all(
+            *(run_host(server.url, prefix, b, run_id, p) for b, p in [(host_a, "a"), (host_b, "b")])
+        )
+        wait_all(run_host(server.url, prefix, host_b, run_id, "close"))
+        wait_all(run_host(server.url, prefix, host_a, run_id, "end"))
+        follower.join(120)
+        assert not (tmp_path / "web-host").exists()
+        bases = [host_a, host_b]
+        expected = file_lines(bases, run_id, "automation_run.log")
+        # every line of both hosts, each once, by tail and by follow
+        tail = reader.tail(run_id, 10_000, account_id=1, site_id=10)
+        assert Counter(tail) == Counter(line.decode() for line in expected)
+        assert Counter(followed) == Counter(tail)
+        for base in bases:  # each host's lines in its own order
+            own = (base / "1" / "10" / run_id / "automation_run.log").read_text().splitlines()
+            positions = [tail.index(line) for line in own if line.startswith("20")]
+            assert positions == sorted(positions)
+        # the streams' lines are the hosts' file lines, file by file
+        for name in [
+            "automation_run.log",
+            "stage_1.log",
+            "stage_2.log",
+            "stage_3.log",
+            "run_trace.jsonl",
+        ]:
+            key = f"{prefix}:1:10:{run_id}:{name}"
+            got = stream_bytes(server, key).splitlines()
+            assert Counter(got) == Counter(file_lines(bases, run_id, name)), name
+        # every trace event exactly once across small pages
+        events: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = reader.read_trace(run_id, account_id=1, site_id=10, cursor=cursor, limit=3)
+            events += page.events
+            cursor = page.cursor
+            if page.complete:
+                break
+            assert page.events
+        trace = [json.loads(line) for line in file_lines(bases, run_id, "run_trace.jsonl")]
+        assert Counter(json.dumps(e, sort_keys=True) for e in events) == Counter(
+            json.dumps(e, sort_keys=True) for e in trace
+        )
+        assert events[-1]["event"] == "run_end"
+        summary = reader.summary(run_id, account_id=1, site_id=10)
+        assert summary["status"] == "completed"
+        stages = summary["stages"]
+        assert {k: v["status"] for k, v in stages.items()} == {
+            "1": "completed",
+            "2": "completed",
+            "3": "completed",
+        }
+        assert stages["3"]["processed"] == 4
+        assert stages["2"]["name"] == "Stage 2"
+        assert run_id in reader.list_runs(account_id=1, site_id=10)
+        assert reader.list_runs(account_id=2, site_id=10) == []
+        with pytest.raises(igl.RunNotFound):
+            reader.tail(run_id, 10, account_id=2, site_id=10)  # another tenant's view
+
+
+class TestReader:
+    """``RunLogReader(redis_url=...)``: the reader's rules, served from the streams."""
+
+    def test_tail_counts_physical_lines_and_cursors_are_checked(
+        self, server: RedisServer, prefix: str
+    ) -> None:
+        logged = Logged(None, server.url, prefix)
+        run = igl.start_run(logged.logger, 1, 10)
+        run.info("one\ntwo\nthree")
+        run.info("four")
+        logged.close()
+        reader = igl.RunLogReader("/nonexistent", redis_url=server.url, prefix=prefix)
+        tail = reader.tail(run.run_id, 3, account_id=1, site_id=10)
+        assert [tail[0].strip(), tail[1].strip()] == ["two", "three"]  # inside one record
+        assert tail[2].endswith("[run] four")
+        page = reader.read_trace(run.run_id, account_id=1, site_id=10, limit=1)
+        assert [e["event"] for e in page.events] == ["run_start"]
+        rest = reader.read_trace(run.run_id, account_id=1, site_id=10, cursor=page.cursor)
+        assert rest.events == []
+        second = Logged(None, server.url, prefix)
+        other = igl.start_run(second.logger, 1, 10)
+        second.close()
+        with pytest.raises(ValueError):  # a cursor of another run
+            reader.read_trace(other.run_id, account_id=1, site_id=10, cursor=page.cursor)
+        with pytest.raises(igl.RunNotFound):
+            reader.read_trace(run.run_id, account_id=1, site_id=11)
+
+    def test_with_redis_down_the_files_are_read(self, tmp_path: Path, prefix: str) -> None:
+        dead = RedisServer(tmp_path / "never-started")
+        logged = Logged(tmp_path / "logs", dead.url, prefix, flush_timeout=0.1)
+        run = igl.start_run(logged.logger)
+        run.info("on disk")
+        logged.close()
+        reader = igl.RunLogReader(tmp_path / "logs", redis_url=dead.url, prefix=prefix)
+        assert reader.tail(run.run_id, 1)[0].endswith("on disk")
+        assert reader.list_runs() == [run.run_id]
