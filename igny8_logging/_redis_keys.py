@@ -30,17 +30,17 @@ def check_prefix(prefix: object) -> str:
     return prefix
 
 
-def run_base(prefix: str, parts: tuple[str, str, str]) -> str:
+def run_base(prefix: str, parts: tuple[str, ...]) -> str:
     """``{prefix}:{account}:{site}:{run_id}`` for a run folder's *parts*."""
     return f"{prefix}:{parts[0]}:{parts[1]}:{parts[2]}"
 
 
-def stream_key(prefix: str, parts: tuple[str, str, str], name: str) -> str:
+def stream_key(prefix: str, parts: tuple[str, ...], name: str) -> str:
     """The stream of file *name* of the run."""
     return f"{run_base(prefix, parts)}:{name}"
 
 
-def files_key(prefix: str, parts: tuple[str, str, str]) -> str:
+def files_key(prefix: str, parts: tuple[str, ...]) -> str:
     """The set of the run's file names."""
     return f"{run_base(prefix, parts)}:{_FILES}"
 

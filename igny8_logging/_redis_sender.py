@@ -9,6 +9,8 @@ stored whole or not at all, so a retry after an outage never stores half twice).
 from __future__ import annotations
 
 import collections
+import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,10 +21,13 @@ from ._redis_keys import FIELD, files_key, index_key, stream_key
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["Entry", "Sender", "build_args"]
+__all__ = ["Entry", "Sender", "build_args", "pack"]
+
+#: Seconds the sender waits after a wake-up for more records to join the batch.
+LINGER: Final = float(os.environ.get("IGNY8_REDIS_LINGER", "0.002"))
 
 #: One record: its run folder's parts and its ``(file name, line bytes)`` pairs.
-Entry = tuple[tuple[str, str, str], tuple[tuple[str, bytes], ...]]
+Entry = tuple[tuple[str, ...], tuple[tuple[str, bytes], ...]]
 
 #: ARGV: maxlen ('' = untrimmed), ttl ('' = no expiry), then three groups, each a
 #: count and its items: stream keys; (key index, line) pairs; (files set, name,
@@ -61,24 +66,53 @@ return #keys
 """
 
 
-def build_args(prefix: str, batch: list[Entry], maxlen: int | None, ttl: int | None) -> list[Any]:
-    """The script's ARGV for *batch* (keys named once, files and runs deduplicated)."""
-    key_index: dict[str, int] = {}
-    pairs: list[Any] = []
-    files: dict[tuple[tuple[str, str, str], str], None] = {}
+def build_args(
+    prefix: str, batch: list[Entry], maxlen: int | None, ttl: int | None
+) -> tuple[int, list[bytes]]:
+    """The script's ARGV for *batch*: its length and its RESP pieces (``$len``, bytes).
+
+    Stream keys are named once (lines refer to them by index); each stream's files
+    set and run index are updated once per batch.
+    """
+    key_index: dict[tuple[tuple[str, ...], str], bytes] = {}
+    pairs: list[bytes] = []
     for parts, lines in batch:
         for name, data in lines:
-            key = stream_key(prefix, parts, name)
-            index = key_index.get(key)
+            index = key_index.get((parts, name))
             if index is None:
-                index = key_index[key] = len(key_index) + 1
-                files[parts, name] = None
-            pairs += (index, data)
-    tail: list[Any] = [len(files)]
-    for parts, name in files:
-        tail += (files_key(prefix, parts), name, index_key(prefix, parts[:2]), parts[2])
-    head: list[Any] = ["" if maxlen is None else maxlen, "" if ttl is None else ttl]
-    return [*head, len(key_index), *key_index, len(pairs) // 2, *pairs, *tail]
+                number = b"%d" % (len(key_index) + 1)
+                index = key_index[parts, name] = _bulk(number)
+            pairs += (index, b"$%d\r\n" % len(data), data, _CRLF)
+    keys = [_bulk(stream_key(prefix, parts, name).encode()) for parts, name in key_index]
+    tail: list[bytes] = [_bulk(b"%d" % len(key_index))]
+    for parts, name in key_index:
+        run_index = index_key(prefix, (parts[0], parts[1])).encode()
+        tail += (_bulk(files_key(prefix, parts).encode()), _bulk(name.encode()))
+        tail += (_bulk(run_index), _bulk(parts[2].encode()))
+    head = [b"" if maxlen is None else b"%d" % maxlen, b"" if ttl is None else b"%d" % ttl]
+    counts = [_bulk(b"%d" % len(keys)), *keys, _bulk(b"%d" % (len(pairs) // 4))]
+    count = len(head) + len(counts) + len(pairs) // 2 + len(tail)
+    return count, [*map(_bulk, head), *counts, *pairs, *tail]
+
+
+_CRLF: Final = b"\r\n"
+
+
+def _bulk(arg: bytes) -> bytes:
+    return b"$%d\r\n%b\r\n" % (len(arg), arg)
+
+
+def pack(command: list[bytes], argv: tuple[int, list[bytes]]) -> bytes:
+    """One RESP command: *command* (plain) then *argv* (from :func:`build_args`).
+
+    Hand-made: redis-py's packer costs several times more per argument.
+    """
+    count, pieces = argv
+    return b"".join([b"*%d\r\n" % (len(command) + count), *map(_bulk, command), *pieces])
+
+
+#: The script's name in Redis (EVALSHA names scripts by their SHA-1).
+_SHA: Final = hashlib.sha1(_APPEND.encode()).hexdigest().encode()
 
 
 class Sender:
@@ -112,11 +146,12 @@ class Sender:
         self.dropped = 0
         self.failing = False
         self.deadline = float("inf")
+        self.linger = LINGER
         #: Held while the buffer is trimmed (the handler passes its own lock).
         self.trim_lock: Any = threading.RLock()
         self.thread: threading.Thread | None = None
         self._client: redis.Redis | None = None
-        self._script: Any = None
+        self._conn: Any = None
 
     # -- caller side (under the handler's lock) -----------------------------------
 
@@ -152,6 +187,9 @@ class Sender:
                     return
                 self.wake.wait(1.0)
                 self.wake.clear()
+                if self.linger and len(self.queue) < self.batch_size and not self.stop.is_set():
+                    # Let a burst gather: fewer, larger batches cost the callers less.
+                    time.sleep(self.linger)
                 continue
             if time.monotonic() >= self.deadline:
                 return
@@ -183,7 +221,7 @@ class Sender:
         try:
             self._send(batch)
         except Exception as exc:
-            self._client = None
+            self._drop_connection()
             self._give_back(batch)
             self.failing = True
             self._notify()
@@ -201,10 +239,29 @@ class Sender:
         return True
 
     def _send(self, batch: list[Entry]) -> None:
+        import redis
+
         if self._client is None:
             self._client = self.connect()
-            self._script = self._client.register_script(_APPEND)
-        self._script(keys=[FIELD], args=build_args(self.prefix, batch, self.maxlen, self.ttl))
+            self._conn = self._client.connection_pool.get_connection()
+        args = build_args(self.prefix, batch, self.maxlen, self.ttl)
+        command = pack([b"EVALSHA", _SHA, b"1", FIELD.encode()], args)
+        conn = self._conn
+        conn.send_packed_command([command], check_health=False)
+        try:
+            conn.read_response()
+        except redis.exceptions.NoScriptError:  # a new or restarted server
+            self._client.script_load(_APPEND)
+            conn.send_packed_command([command], check_health=False)
+            conn.read_response()
+
+    def _drop_connection(self) -> None:
+        conn, self._conn, self._client = self._conn, None, None
+        if conn is not None:
+            try:
+                conn.disconnect()
+            except Exception:
+                pass
 
     def _give_back(self, batch: list[Entry]) -> None:
         """Put a failed batch back in front, dropping the oldest past the buffer."""
@@ -246,6 +303,7 @@ class Sender:
         client, self._client = self._client, None
         if client is not None:
             try:
+                self._conn.disconnect()
                 client.close()
             except Exception:
                 pass

@@ -184,7 +184,7 @@ class RedisStreamHandler(logging.Handler):
                 return
             if route is None or self._closed:
                 return
-            entry: Entry = (route.ref.parts, self._lines_for(record, route))
+            entry: Entry = (route.parts, self._lines_for(record, route))
             self._sender.put(entry)
         except Exception:
             self.handleError(record)
