@@ -301,3 +301,31 @@ def targets(costs: list[CostResult], latencies: list[LatencyResult]) -> list[tup
             )
         )
     return rows
+
+
+def markdown(costs: list[CostResult], latencies: list[LatencyResult]) -> list[str]:
+    """The ``## Redis Streams`` section of the report (its own targets table first)."""
+    from benchmarks.report import table
+
+    cost, latency = section(costs, latencies)
+    rows = [
+        (what, value, "met" if ok else "NOT met") for what, value, ok in targets(costs, latencies)
+    ]
+    return [
+        "## Redis Streams",
+        "",
+        table(("target", "measured", ""), rows),
+        "",
+        "Caller cost of `run.trace(...)` (run log + stage log + trace line), median µs per "
+        "record of interleaved rounds; the caller's wall time, so the sender thread's share "
+        "of the GIL is in it. Every record was counted in Redis afterwards (or, Redis down, "
+        "in `dropped` + still buffered).",
+        "",
+        cost,
+        "",
+        "Latency from the logging call (3 file handlers + `RedisStreamHandler`) to "
+        "`RunLogReader(redis_url=...).follow()` in another process (blocking `XREAD`):",
+        "",
+        latency,
+        "",
+    ]

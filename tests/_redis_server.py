@@ -15,7 +15,19 @@ import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["RedisServer", "free_port"]
+__all__ = ["RedisServer", "free_port", "require_redis_server"]
+
+
+def require_redis_server() -> None:
+    """Skip the test without a ``redis-server`` binary; fail instead in CI
+    (``IGNY8_REQUIRE_BROKERS=1``, set by ``.ci/run``)."""
+    import pytest
+
+    if shutil.which("redis-server") is None:
+        message = "redis-server is not installed (apt-get install redis-server)"
+        if os.environ.get("IGNY8_REQUIRE_BROKERS"):
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def free_port() -> int:

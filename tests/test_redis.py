@@ -21,16 +21,15 @@ from typing import Any
 
 import pytest
 import redis
-from _redis_server import RedisServer
+from _redis_server import RedisServer, require_redis_server
 
 import igny8_logging as igl
 from igny8_logging.redis import RedisStreamHandler
 
-TESTS = Path(__file__).resolve().parent
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    require_redis_server()
     srv = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield srv
     srv.stop()
@@ -39,6 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A server this test may kill and restart."""
+    require_redis_server()
     srv = RedisServer(tmp_path / "redis").start()
     yield srv
     srv.stop()

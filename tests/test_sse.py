@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from _live_server import LiveServer, SSEClient, SSEEvent
-from _redis_server import RedisServer
+from _redis_server import RedisServer, require_redis_server
 
 import igny8_logging as igl
 from igny8_logging.redis import RedisStreamHandler
@@ -257,6 +257,7 @@ class TestFromRedis:
     def test_a_run_only_in_redis_streams_live(self, site: Site, tmp_path: Path) -> None:
         from django.test.utils import override_settings
 
+        require_redis_server()
         server = RedisServer(tmp_path / "redis").start()
         prefix = f"sse{uuid.uuid4().hex[:6]}"
         writer = Writer(None, server.url, prefix)  # no files at all
