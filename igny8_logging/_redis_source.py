@@ -34,8 +34,10 @@ __all__ = ["RedisSource"]
 
 _ID_RE: Final = re.compile(r"[0-9]{1,20}-[0-9]{1,20}", re.ASCII)
 _CHUNK: Final = 1000
-#: How far back ``read_trace`` looks for ``run_end`` (it is the last lifecycle event).
-_END_SCAN: Final = 200
+#: How far back ``read_trace`` looks for ``run_end`` (it is the last lifecycle event;
+#: only records from other hosts that were still on their way can follow it).
+_END_SCAN: Final = 50
+_MAX_ENDED: Final = 4096
 _FIELD_B: Final = FIELD.encode()
 
 Entries = list[tuple[bytes, dict[bytes, bytes]]]
@@ -73,6 +75,8 @@ class RedisSource:
         self.prefix = check_prefix(prefix)
         self.socket_timeout = socket_timeout
         self._client: redis.Redis | None = None
+        #: Trace streams known to hold ``run_end`` (it is never taken back).
+        self._ended: set[str] = set()
 
     def _redis(self, *, timeout: float | None = None) -> redis.Redis:
         import redis
@@ -231,7 +235,13 @@ class RedisSource:
                 ended = ended or event.get("event") == "run_end"
         at_end = after == last_id or _parse_id(after) >= _parse_id(last_id)
         if at_end and not ended:
-            ended = any(_is_end(f.get(_FIELD_B, b"")) for _, f in self._trace_tail(key))
+            ended = key in self._ended or any(
+                _is_end(f.get(_FIELD_B, b"")) for _, f in self._trace_tail(key)
+            )
+        if ended:
+            if len(self._ended) >= _MAX_ENDED:
+                self._ended.clear()
+            self._ended.add(key)
         return TracePage(events, self._encode_cursor(ref, after), at_end and ended)
 
     def _entries(self, key: str) -> Iterator[bytes]:

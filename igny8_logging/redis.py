@@ -98,6 +98,12 @@ class RedisStreamHandler(logging.Handler):
         flush_timeout: float = 2.0,
         socket_timeout: float = 5.0,
     ) -> None:
+        try:
+            import redis  # noqa: F401 - the 'redis' extra, checked at configuration time
+        except ImportError as exc:
+            raise ImportError(
+                "RedisStreamHandler needs redis-py: pip install 'igny8-logging[redis]'"
+            ) from exc
         super().__init__(level)
         if not isinstance(url, str) or not url:
             raise ValueError("url must be a redis:// URL")
