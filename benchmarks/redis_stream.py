@@ -9,10 +9,11 @@ this folder is first on ``sys.path`` and a ``redis.py`` here would hide redis-py
   alone; rounds interleaved.  The time is the caller's wall time, so the sender
   thread's share of the GIL is in it.  Afterwards every record is counted in its
   stream (Redis up) or in ``dropped`` + still buffered (Redis down).
-* Latency: a writer logs at a fixed rate (1,000 and 20,000 records/s) while a
-  reader in another process follows the run with ``RunLogReader(redis_url=...)
-  .follow(...)`` (blocking ``XREAD``); each line carries its logging call's
-  ``CLOCK_MONOTONIC`` time, and the reader takes its arrival time.
+* Latency: a writer (``RedisStreamHandler``; ``IGNY8_BENCH_FILES=1`` adds the three
+  file handlers) logs at a fixed rate (1,000 and 20,000 records/s, sleeping between
+  records as a worker idles between items) while a reader in another process follows
+  the run with ``RunLogReader(redis_url=...).follow(...)`` (blocking ``XREAD``); each
+  line carries its logging call's ``CLOCK_MONOTONIC`` time, the reader its arrival.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class Server:
 class CostResult:
     name: str
     us_per_record: float
+    cpu_us_per_record: float
     dropped: int
 
 
@@ -133,18 +135,23 @@ def measure_cost(directory: str, rounds: int, batch: int) -> list[CostResult]:
             logger = _logger(name, _handlers(name, directory, server.url, dead))
             runs[name] = (logger, igl.start_run(logger, 1, 1))
         times: dict[str, list[float]] = {name: [] for name in CONTENDERS}
+        cpu: dict[str, list[float]] = {name: [] for name in CONTENDERS}
         for round_no in range(rounds):
             shift = round_no % len(CONTENDERS)
             order = CONTENDERS[shift:] + CONTENDERS[:shift]
             for name in order:
                 run = runs[name][1]
-                started = time.perf_counter_ns()
+                started, cpu_started = time.perf_counter_ns(), time.thread_time_ns()
                 for i in range(batch):
                     run.trace("item_scored", stage=1, item_id=i, keyword="blue shoes", score=0.87)
                 times[name].append((time.perf_counter_ns() - started) / batch / 1000)
+                cpu[name].append((time.thread_time_ns() - cpu_started) / batch / 1000)
                 for handler in runs[name][0].handlers:
                     handler.flush()  # the sender catches up between rounds, untimed
-        return [_check(name, runs[name], times[name], server, rounds * batch) for name in runs]
+        return [
+            _check(name, runs[name], times[name], cpu[name], server, rounds * batch)
+            for name in runs
+        ]
     finally:
         server.stop()
 
@@ -153,6 +160,7 @@ def _check(
     name: str,
     made: tuple[logging.Logger, igl.RunLogger],
     times: list[float],
+    cpu: list[float],
     server: Server,
     records: int,
 ) -> CostResult:
@@ -173,7 +181,7 @@ def _check(
             raise AssertionError(f"{name}: {got} trace entries in Redis, {records + 1} logged")
     elif streams and dropped + pending != records + 1:
         raise AssertionError(f"{name}: {dropped} dropped + {pending} pending != {records + 1}")
-    return CostResult(name, statistics.median(times), dropped)
+    return CostResult(name, statistics.median(times), statistics.median(cpu), dropped)
 
 
 READER = """
@@ -251,19 +259,23 @@ def section(costs: list[CostResult], latencies: list[LatencyResult]) -> tuple[st
     """The Markdown of the results, and the targets' rows as text."""
     from benchmarks.report import number, ratio, table
 
-    by = {c.name: c.us_per_record for c in costs}
-    files = by[FILES]
+    by = {c.name: c for c in costs}
+    files, files_cpu = by[FILES].us_per_record, by[FILES].cpu_us_per_record
+    alone = (FILES, REDIS_ALONE)
     rows = [
         (
             c.name,
             number(c.us_per_record, 2),
-            "-" if c.name in (FILES, REDIS_ALONE) else number(c.us_per_record - files, 2),
-            "-" if c.name in (FILES, REDIS_ALONE) else ratio((c.us_per_record - files) / files),
+            "-" if c.name in alone else number(c.us_per_record - files, 2),
+            "-" if c.name in alone else ratio((c.us_per_record - files) / files),
+            number(c.cpu_us_per_record, 2),
+            "-" if c.name in alone else number(c.cpu_us_per_record - files_cpu, 2),
             number(c.dropped, 0),
         )
         for c in costs
     ]
-    cost = table(("contender", "µs/record", "added µs", "added / files", "dropped"), rows)
+    headers = ("contender", "wall µs/record", "added µs", "added / files", "caller CPU µs")
+    cost = table((*headers, "added CPU µs", "dropped"), rows)
     lat_rows = [
         (
             f"{r.rate:,}/s",
@@ -322,14 +334,16 @@ def markdown(costs: list[CostResult], latencies: list[LatencyResult]) -> list[st
         table(("target", "measured", ""), rows),
         "",
         "Caller cost of `run.trace(...)` (run log + stage log + trace line), median µs per "
-        "record of interleaved rounds; the caller's wall time, so the sender thread's share "
-        "of the GIL is in it. Every record was counted in Redis afterwards (or, Redis down, "
-        "in `dropped` + still buffered).",
+        "record of interleaved rounds: the caller's wall time (which holds the sender "
+        "thread's share of the GIL and, here, the CPU of the local `redis-server` on the "
+        "same two cores) and the caller thread's own CPU time. Every record was counted in "
+        "Redis afterwards (or, Redis down, in `dropped` + still buffered).",
         "",
         cost,
         "",
-        "Latency from the logging call (3 file handlers + `RedisStreamHandler`) to "
-        "`RunLogReader(redis_url=...).follow()` in another process (blocking `XREAD`):",
+        "Latency from the logging call (`RedisStreamHandler`, the writer sleeping between "
+        "records) to `RunLogReader(redis_url=...).follow()` in another process (blocking "
+        "`XREAD`):",
         "",
         latency,
         "",

@@ -141,6 +141,8 @@ class Sender:
         self.queue: collections.deque[Entry] = collections.deque()
         self.wake = threading.Event()  # set when a record lands in an empty queue
         self.stop = threading.Event()  # set by close(): drain, then exit
+        self.nudge = threading.Event()  # set by flush(): retry now, not after the backoff
+        self.failed_batches = 0
         self.idle = threading.Condition(threading.Lock())
         self.inflight = 0
         self.dropped = 0
@@ -196,12 +198,13 @@ class Sender:
             if self._send_one_batch():
                 backoff = 0.0
                 continue
-            # Down: wait before the next attempt (not woken by records, only by close).
+            # Down: wait before the next attempt (woken early by flush/close, not by records).
             backoff = min(max(backoff * 2, 0.05), 1.0)
             if self.stop.is_set():
                 time.sleep(min(0.05, max(self.deadline - time.monotonic(), 0)))
             else:
-                self.stop.wait(backoff)
+                self.nudge.wait(backoff)
+                self.nudge.clear()
 
     def _take(self) -> list[Entry]:
         batch: list[Entry] = []
@@ -223,6 +226,7 @@ class Sender:
         except Exception as exc:
             self._drop_connection()
             self._give_back(batch)
+            self.failed_batches += 1
             self.failing = True
             self._notify()
             try:
@@ -281,14 +285,19 @@ class Sender:
     # -- flush / close -------------------------------------------------------------
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait until everything queued was sent (or Redis is failing); True if sent."""
+        """Wait until everything queued was sent; True if it was.
+
+        While Redis is down this costs one immediate retry, not the whole *timeout*.
+        """
         end = time.monotonic() + timeout
+        failed = self.failed_batches
+        self.nudge.set()
+        self.wake.set()
         with self.idle:
             while self.queue or self.inflight:
                 left = end - time.monotonic()
-                if left <= 0 or self.failing or self.thread is None:
+                if left <= 0 or self.thread is None or self.failed_batches > failed:
                     return False
-                self.wake.set()
                 self.idle.wait(min(left, 0.1))
         return True
 
@@ -296,6 +305,7 @@ class Sender:
         """Send what is queued within *timeout* seconds, then stop the thread."""
         self.deadline = time.monotonic() + timeout
         self.stop.set()
+        self.nudge.set()
         self.wake.set()
         thread = self.thread
         if thread is not None and thread is not threading.current_thread():

@@ -198,7 +198,8 @@ class RedisStreamHandler(logging.Handler):
     def flush(self) -> None:
         """Wait (at most ``flush_timeout``) until every record emitted so far is sent.
 
-        Returns at once while Redis is unreachable: the sender keeps retrying.
+        While Redis is unreachable it costs one immediate retry: the sender keeps
+        retrying afterwards, with a backoff.
         """
         self._sender.wait_idle(self.flush_timeout)
 
