@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["Entry", "Sender", "build_args", "pack"]
 
 #: Seconds the sender waits after a wake-up for more records to join the batch.
-LINGER: Final = float(os.environ.get("IGNY8_REDIS_LINGER", "0.002"))
+LINGER: Final = float(os.environ.get("IGNY8_REDIS_LINGER", "0.01"))
 
 #: One record: its run folder's parts and its ``(file name, line bytes)`` pairs.
 Entry = tuple[tuple[str, ...], tuple[tuple[str, bytes], ...]]
