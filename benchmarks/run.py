@@ -23,7 +23,7 @@ from dataclasses import dataclass
 if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import celery_hooks, reading, writing
+from benchmarks import celery_hooks, reading, redis_stream, writing
 from benchmarks.report import environment, number, ratio, table
 
 MIB = 1024 * 1024
@@ -220,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         print("celery ...", file=sys.stderr, flush=True)
         celery = celery_hooks.measure(sizes.tasks, sizes.rounds, directory)
+        print("redis ...", file=sys.stderr, flush=True)
+        seconds = 0.5 if args.quick else 5.0
+        redis_costs, redis_latency = redis_stream.measure(
+            directory, sizes.rounds, sizes.batch, seconds
+        )
     write_text, ratios = _writing_section(writes)
     mode = "quick (small sizes: not the targets' sizes)" if args.quick else "full"
     lines = [
@@ -258,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         celery_hooks.section(celery),
         "",
+        *redis_stream.markdown(redis_costs, redis_latency),
     ]
     text = "\n".join(lines)
     print(text)

@@ -9,8 +9,12 @@ Add the mixin to a viewset whose objects are runs::
             return AutomationRun.objects.filter(site__members=self.request.user)
 
 and the router serves ``GET …/{pk}/logs/?lines=N&stage=S`` →
-``{"run_id", "lines"}`` and ``GET …/{pk}/trace/?cursor=C&limit=L`` →
-``{"events", "cursor", "complete"}``.
+``{"run_id", "lines"}``, ``GET …/{pk}/trace/?cursor=C&limit=L`` →
+``{"events", "cursor", "complete"}`` and ``GET …/{pk}/trace/stream/?cursor=C``:
+the trace as Server-Sent Events (``text/event-stream``, whatever the viewset's
+renderers), one event per trace event (``data:`` its JSON, ``id:`` the position
+after it), resumable with ``Last-Event-ID`` (which wins over ``cursor``), a
+keep-alive comment every 15 s, closed after ``run_end``.
 
 The run is found with ``self.get_object()``, so the viewset's queryset,
 filters and permissions decide who sees which run: a run hidden by them, an
@@ -19,27 +23,43 @@ a valid run id (a path traversal attempt) are all the same 404.  A bad
 ``lines``, ``stage``, ``limit`` or ``cursor`` is a 400.  Files are read with
 :class:`igny8_logging.RunLogReader` below the setting ``IGNY8_LOG_DIR`` (else
 the library default); ``lines`` is at most the setting ``IGNY8_LOGS_MAX_LINES``
-(default 10,000, the reader's own limit).
+(default 10,000, the reader's own limit).  With the setting ``IGNY8_REDIS_URL``
+(and ``IGNY8_REDIS_PREFIX``, default ``"igny8"``) runs that Redis holds are read
+from Redis (see :mod:`igny8_logging.redis`), the others from the files.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from django.conf import settings
+from django.http import StreamingHttpResponse
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .._ids import check_stage
-from .._reader import MAX_PAGE, MAX_TAIL_LINES, RunLogReader, RunNotFound
+from .._ids import check_stage, default_base_dir
+from .._reader import MAX_PAGE, MAX_TAIL_LINES, RunLogReader, RunNotFound, TracePage
 from ._run_model import RunModelHandler
+from ._sse import EventFeed
 
-__all__ = ["RunLogsMixin", "RunModelHandler"]
+__all__ = ["EventStreamRenderer", "RunLogsMixin", "RunModelHandler"]
+
+if TYPE_CHECKING:
+    from rest_framework.viewsets import GenericViewSet
+
+    _ViewSet = GenericViewSet[Any]
+else:
+    _ViewSet = object
+
+_STREAM_ACTION: Final = "trace_stream"
+_readers: dict[tuple[Any, ...], RunLogReader] = {}
 
 _INT_RE: Final = re.compile(r"[0-9]{1,9}", re.ASCII)
 
@@ -63,8 +83,28 @@ def _run_not_found() -> Iterator[None]:
         raise NotFound("No logs for this run.") from None
 
 
-class RunLogsMixin:
-    """Adds the ``logs`` and ``trace`` detail actions to a DRF ``GenericViewSet``.
+class EventStreamRenderer(BaseRenderer):
+    """``text/event-stream``: lets the stream action pass content negotiation.
+
+    The events themselves are a ``StreamingHttpResponse``; this renders only the
+    action's error responses (404, 400), as JSON text.
+    """
+
+    media_type = "text/event-stream"
+    format = "sse"
+    charset = "utf-8"
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Any = None,
+    ) -> bytes:
+        return json.dumps(data).encode() if data is not None else b""
+
+
+class RunLogsMixin(_ViewSet):
+    """Adds the ``logs``, ``trace`` and ``trace/stream`` detail actions to a DRF ``GenericViewSet``.
 
     The object's attributes named by ``run_id_field``, ``account_id_field`` and
     ``site_id_field`` hold the run id and its tenant (set a name to ``None``
@@ -78,12 +118,29 @@ class RunLogsMixin:
     site_id_field: str | None = "site_id"
     #: The trace page size when ``limit`` is not given.
     trace_page_size: int = 500
+    #: Seconds between keep-alive comments of ``trace/stream/`` while no event comes.
+    sse_keepalive: float = 15.0
+    #: Seconds between looks for new events of ``trace/stream/``.
+    sse_poll_interval: float = 0.25
 
     get_object: Callable[[], Any]
 
     def get_log_reader(self) -> RunLogReader:
-        """The reader of ``settings.IGNY8_LOG_DIR`` (else the library default)."""
-        return RunLogReader(getattr(settings, "IGNY8_LOG_DIR", None) or None)
+        """The reader of ``settings.IGNY8_LOG_DIR`` (else the library default), with
+        Redis when ``settings.IGNY8_REDIS_URL`` is set (one reader per settings)."""
+        base = getattr(settings, "IGNY8_LOG_DIR", None) or default_base_dir()
+        url = getattr(settings, "IGNY8_REDIS_URL", None) or None
+        prefix = getattr(settings, "IGNY8_REDIS_PREFIX", None) or "igny8"
+        key = (base, url, prefix)
+        reader = _readers.get(key)
+        if reader is None:
+            if url is None:
+                reader = RunLogReader(base)
+            else:
+                reader = RunLogReader(base, redis_url=url, prefix=prefix)
+            _readers.clear()  # settings changed (tests): keep one
+            _readers[key] = reader
+        return reader
 
     def get_run_ref(self, obj: Any) -> tuple[Any, Any, Any]:
         """``(run_id, account_id, site_id)`` of the object, as stored (the reader validates)."""
@@ -132,3 +189,48 @@ class RunLogsMixin:
             except ValueError as exc:
                 raise ValidationError({"cursor": str(exc)}) from None
         return Response({"events": page.events, "cursor": page.cursor, "complete": page.complete})
+
+    # -- Server-Sent Events -------------------------------------------------------------
+
+    def get_renderers(self) -> list[BaseRenderer]:
+        renderers: list[BaseRenderer] = list(super().get_renderers())
+        if getattr(self, "action", None) == _STREAM_ACTION:
+            renderers.append(EventStreamRenderer())
+        return renderers
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        if getattr(self, "action", None) == _STREAM_ACTION:
+            force = True  # an event stream is served whatever the client accepts
+        return super().perform_content_negotiation(request, force=force)
+
+    @action(detail=True, methods=["get"], url_path="trace/stream", url_name="trace-stream")
+    def trace_stream(self, request: Request, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
+        """The trace as Server-Sent Events, from ``Last-Event-ID`` / ``cursor`` (else the start)."""
+        run_id, account_id, site_id = self.get_run_ref(self.get_object())
+        last_id = request.META.get("HTTP_LAST_EVENT_ID") or None
+        if last_id is not None:
+            name, position = "Last-Event-ID", last_id
+        else:
+            name, position = "cursor", request.query_params.get("cursor")
+        reader = self.get_log_reader()
+
+        def read(cursor: str | None, limit: int) -> TracePage:
+            return reader.read_trace(
+                run_id, account_id=account_id, site_id=site_id, cursor=cursor, limit=limit
+            )
+
+        feed = EventFeed(
+            read,
+            page_size=min(self.trace_page_size, MAX_PAGE),
+            keepalive=self.sse_keepalive,
+            poll_interval=self.sse_poll_interval,
+        )
+        with _run_not_found():
+            try:
+                feed.start(position)
+            except ValueError as exc:
+                raise ValidationError({name: str(exc)}) from None
+        response = StreamingHttpResponse(iter(feed), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+        return response

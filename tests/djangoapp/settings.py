@@ -17,7 +17,13 @@ MIDDLEWARE: list[str] = []
 # Leave the process's logging configuration alone (other test modules share it).
 LOGGING_CONFIG = None
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        # For the clients of the live HTTP server (tests/test_sse.py).
+        "rest_framework.authentication.BasicAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "UNAUTHENTICATED_USER": None,
 }
+# Fast password checks for the live server's Basic auth (tests only).
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
