@@ -16,7 +16,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NoReturn, TypedDict
 
@@ -173,7 +173,7 @@ def _cell(value: Any) -> str:
     return "-" if value is None else " ".join(str(value).split())
 
 
-def stage_table(summary: dict[str, Any], error_width: int = 60) -> list[str]:
+def stage_table(summary: Mapping[str, Any], error_width: int = 60) -> list[str]:
     """The stage table of a run summary: stage, name, status, processed/total, credits..."""
     rows = [["stage", "name", "status", "processed/total", "credits", "elapsed", "error"]]
     for key in sorted(summary["stages"], key=_stage_order):

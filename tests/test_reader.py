@@ -144,26 +144,44 @@ class TestTail:
     def test_one_huge_line_is_capped_in_bounded_memory(
         self, base_dir: Path, reader: igl.RunLogReader
     ) -> None:
+        """A foreign line with no newline in 200 MiB: its end is shown, marked, and the
+        scan stops inside it (bytes read and memory do not grow with the line)."""
         folder = base_dir / "_" / "_" / RUN_ID
         folder.mkdir(parents=True)
         path = folder / "automation_run.log"
         with open(path, "wb") as log:
-            log.write(b"start of a huge line")
+            log.write(b"first\nstart of a huge line")
             log.truncate(200 * 1024 * 1024)
             log.seek(0, os.SEEK_END)
-            log.write(b"\nlast\n")
+            log.write(b"end of the huge line\nlast\n")
+        before = rchar()
         tracemalloc.start()
         try:
-            huge, last = reader.tail(RUN_ID, 2)
+            got = reader.tail(RUN_ID, 3)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
+        read = rchar() - before
+        huge, last = got
         assert last == "last"
-        assert huge.startswith("start of a huge line")
-        assert huge.endswith(" bytes]")
-        assert "…[truncated " in huge
+        assert huge.startswith("…[start not read]")
+        assert huge.endswith("end of the huge line")
         assert len(huge) < 256 * 1024
+        assert read < 4 * 1024 * 1024, read
         assert peak < 8 * 1024 * 1024, peak
+
+    def test_long_line_in_the_middle_is_truncated_at_its_end(
+        self, base_dir: Path, reader: igl.RunLogReader
+    ) -> None:
+        """A line over 128 KiB whose start is found keeps its head and a marker."""
+        folder = base_dir / "_" / "_" / RUN_ID
+        folder.mkdir(parents=True)
+        body = b"head " + b"y" * (300 * 1024)
+        (folder / "automation_run.log").write_bytes(b"one\n" + body + b"\ntwo\n")
+        one, long, two = reader.tail(RUN_ID, 3)
+        assert (one, two) == ("one", "two")
+        assert long.startswith("head yyy")
+        assert long.endswith(f"…[truncated {len(body) - 128 * 1024} bytes]")
 
 
 class TestReadTrace:
@@ -357,6 +375,8 @@ class TestSummary:
                 "credits_used": None,
                 "elapsed_s": None,
                 "error": None,
+                "parts": 0,
+                "failed_parts": 0,
             }
         }
         run.stage_complete(1, 10, credits_used=3)
