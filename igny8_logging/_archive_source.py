@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final
 
-from ._checksums import Digest
 from ._blobsource import BlobSource
+from ._checksums import Digest
 from ._filesource import is_tenant_part
 from ._ids import RunRef, is_run_id
 from ._s3 import S3Store, S3Url
@@ -247,7 +247,7 @@ class ArchiveSource(BlobSource):
         blob = self._blob(ref, name)
         if blob is None:
             raise FileNotFoundError(f"{ref.run_id} has no archived {name}")
-        return io.BufferedReader(_BlobReader(blob), buffer_size=1024 * 1024)  # type: ignore[return-value]
+        return io.BufferedReader(_BlobReader(blob), buffer_size=1024 * 1024)
 
     def follow(
         self, ref: RunRef, name: str, lines: int, poll_interval: float, timeout: float | None

@@ -27,21 +27,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Final, Literal
+from datetime import UTC, datetime
+from typing import BinaryIO, Final, Literal
 
 from ._archive_source import MANIFEST, ArchiveSource, Manifest, run_prefix
 from ._checksums import Digest, digest_stream
-from ._events import is_run_end
 from ._files import open_tree_dir
 from ._filesource import FileSource
-from ._ids import MISSING, RunRef, check_tenant
+from ._ids import RunRef, TenantId
 from ._reader import RunLogReader
+from ._retention import _remove_if_empty, _remove_run, cutoff, iter_ended_runs
 from ._s3 import S3Store, StoreError
-from ._sources import RunNotFound, RunSource, ref_from_parts
+from ._sources import RunNotFound
 
 __all__ = [
     "MANIFEST",
@@ -56,7 +55,9 @@ __all__ = [
 #: After this many runs in a row failed to reach the store, the rest are not tried.
 _UNREACHABLE_RUNS: Final = 3
 
-EventKind = Literal["planned", "candidate", "bytes", "uploaded", "archived", "kept", "removed", "failed"]
+EventKind = Literal[
+    "planned", "candidate", "bytes", "uploaded", "archived", "kept", "removed", "failed"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,23 +105,17 @@ class ArchiveError(Exception):
         )
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Run:
-    """A run to archive: where it is read from, and when it ended."""
+    """A run to archive: when it ended, and the base dir of a local copy (which
+    ``delete`` removes)."""
 
     ref: RunRef
-    source: RunSource
     ended_at: str
-    local_dir: str | None = None  # the base dir of the local copy that delete removes
+    local_dir: str | None
 
 
 Progress = Callable[[ArchiveEvent], None]
-
-
-def _check_days(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ValueError(f"older_than_days must be a number >= 0, not {value!r}")
-    return float(value)
 
 
 def archive_runs(
@@ -128,8 +123,8 @@ def archive_runs(
     url: str,
     *,
     older_than_days: float = 0,
-    account_id: int | str | None = None,
-    site_id: int | str | None = None,
+    account_id: TenantId | None = None,
+    site_id: TenantId | None = None,
     delete: bool = False,
     dry_run: bool = False,
     progress: Progress | None = None,
@@ -144,11 +139,10 @@ def archive_runs(
     fail are skipped (kept locally) and raised together at the end as
     :class:`ArchiveError`; a bad URL or argument is a ``ValueError`` at once.
     """
-    days = _check_days(older_than_days)
+    cutoff(older_than_days)  # a bad limit is a ValueError before anything is read
     target = ArchiveSource(url)
-    cutoff = datetime.now(UTC) - timedelta(days=days)
     emit: Progress = progress or (lambda event: None)
-    runs = list(_ended_runs(reader, cutoff, account_id, site_id))
+    runs = list(_ended_runs(_without_archives(reader), older_than_days, account_id, site_id))
     emit(ArchiveEvent("planned", count=len(runs)))
     if dry_run:
         for run in runs:
@@ -165,7 +159,7 @@ def archive_runs(
             emit(ArchiveEvent("failed", run.ref.run_id, tenant, message=message))
             continue
         try:
-            _archive_one(target, run, delete, emit)
+            _archive_one(target, reader, run, delete, emit)
         except RunNotFound:
             continue  # vanished mid-walk (pruned, or archived by another process)
         except (StoreError, OSError, ValueError) as exc:
@@ -188,20 +182,22 @@ def _unreachable(exc: BaseException) -> bool:
 # -- one run ------------------------------------------------------------------------
 
 
-def _archive_one(target: ArchiveSource, run: _Run, delete: bool, emit: Progress) -> None:
+def _archive_one(
+    target: ArchiveSource, reader: RunLogReader, run: _Run, delete: bool, emit: Progress
+) -> None:
     """Archive one run (resuming what an interrupted archive left), then maybe delete it."""
     store, ref = target.store, run.ref
     tenant = ref.tenant_parts
     base = run_prefix(store, ref)
     old = Manifest.parse(store.get_json(base + MANIFEST), ref.run_id)
-    names = run.source.file_names(ref)
+    names = reader.run_files(ref.run_id, account_id=ref.account_id, site_id=ref.site_id)
     if not names:
         raise RunNotFound(ref.run_id)
     files: dict[str, Digest] = {}
     uploaded = 0
     for name in names:
         known = None if old is None else old.files.get(name)
-        digest, sent = _archive_file(store, run, name, known, emit)
+        digest, sent = _archive_file(store, reader, ref, name, known, emit)
         files[name] = digest
         if sent:
             uploaded += 1
@@ -220,17 +216,26 @@ def _archive_one(target: ArchiveSource, run: _Run, delete: bool, emit: Progress)
 
 
 def _archive_file(
-    store: S3Store, run: _Run, name: str, known: Digest | None, emit: Progress
+    store: S3Store,
+    reader: RunLogReader,
+    ref: RunRef,
+    name: str,
+    known: Digest | None,
+    emit: Progress,
 ) -> tuple[Digest, bool]:
     """Make the object of *name* hold the file's bytes; returns its digest and whether
     it was uploaded now (not when the store already held exactly these bytes)."""
-    key = run_prefix(store, run.ref) + name
+    key = run_prefix(store, ref) + name
+
+    def open_file() -> BinaryIO:
+        return reader.open_file(ref.run_id, name, account_id=ref.account_id, site_id=ref.site_id)
+
     if known is not None or store.head(key) is not None:
-        with run.source.open_file(run.ref, name) as stream:
+        with open_file() as stream:
             local = digest_stream(stream)
         if (known is None or known == local) and store.verify(key, local) is None:
             return local, False  # archived before, or by a run that was interrupted
-    with run.source.open_file(run.ref, name) as stream:
+    with open_file() as stream:
         digest = store.upload(key, stream, lambda size: emit(ArchiveEvent("bytes", size=size)))
     problem = store.verify(key, digest)
     if problem is not None:
@@ -239,7 +244,8 @@ def _archive_file(
 
 
 def _remove_local(base_dir: str, ref: RunRef, files: dict[str, Digest]) -> None:
-    """Remove the run folder, if its files are exactly the ones that were archived."""
+    """Remove the run folder (as prune does: no link followed), if its files are
+    exactly the ones that were archived."""
     account, site, run_id = ref.parts
     try:
         site_fd = open_tree_dir(base_dir, (account, site))
@@ -247,21 +253,11 @@ def _remove_local(base_dir: str, ref: RunRef, files: dict[str, Digest]) -> None:
         return  # removed meanwhile (a concurrent prune or archive)
     try:
         _check_unchanged(site_fd, run_id, files)
-        # shutil.rmtree with dir_fd removes through descriptors: no link is followed.
-        shutil.rmtree(run_id, dir_fd=site_fd)
     finally:
         os.close(site_fd)
-    for parts, name in (((account,), site), ((), account)):
-        try:
-            fd = open_tree_dir(base_dir, parts)
-        except OSError:
-            return
-        try:
-            os.rmdir(name, dir_fd=fd)
-        except OSError:
-            return  # not empty (other runs), or gone
-        finally:
-            os.close(fd)
+    _remove_run(base_dir, (account, site), run_id)
+    _remove_if_empty(base_dir, (account,), site)
+    _remove_if_empty(base_dir, (), account)
 
 
 def _check_unchanged(site_fd: int, run_id: str, files: dict[str, Digest]) -> None:
@@ -273,8 +269,10 @@ def _check_unchanged(site_fd: int, run_id: str, files: dict[str, Digest]) -> Non
                     continue  # the library's own dot-files (locks)
                 digest = files.get(entry.name)
                 size = entry.stat(follow_symlinks=False).st_size
-                if digest is None or digest.size != size or not entry.is_file(
-                    follow_symlinks=False
+                if (
+                    digest is None
+                    or digest.size != size
+                    or not entry.is_file(follow_symlinks=False)
                 ):
                     raise OSError(
                         f"archived, but the local copy is kept: {entry.name} changed "
@@ -291,67 +289,21 @@ def _now() -> str:
 # -- the walk -----------------------------------------------------------------------
 
 
-def _wanted(value: int | str | None, what: str) -> str | None:
-    """The folder name a tenant filter selects (``None``: every one; ``"_"``: no id)."""
-    if value is None or value == MISSING:
-        return value
-    checked = check_tenant(value, what)
-    return None if checked is None else str(checked)
-
-
-def _sources(reader: RunLogReader) -> list[RunSource]:
-    """The reader's sources but archives: a run is read where the reader reads it."""
-    return [source for source in reader.sources if not isinstance(source, ArchiveSource)]
-
-
-def _ended_at(source: RunSource, ref: RunRef) -> str | None:
-    """The ``ts`` of the run's ``run_end`` (``None`` while it runs)."""
-    find = getattr(source, "run_end", None)
-    if callable(find):
-        event = find(ref)
-    else:
-        event = None
-        for item in source.events(ref):
-            if is_run_end(item):
-                event = item
-    ts = None if not isinstance(event, dict) else event.get("ts")
-    return ts if isinstance(ts, str) else None
-
-
-def _parse_ts(ts: str) -> datetime | None:
-    try:
-        when = datetime.fromisoformat(ts)
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+def _without_archives(reader: RunLogReader) -> RunLogReader:
+    """A reader over the same sources but archives: the runs still to copy."""
+    sources = [source for source in reader.sources if not isinstance(source, ArchiveSource)]
+    return RunLogReader(reader.base_dir, sources=sources)
 
 
 def _ended_runs(
-    reader: RunLogReader,
-    cutoff: datetime,
-    account_id: int | str | None,
-    site_id: int | str | None,
+    reader: RunLogReader, days: float, account_id: TenantId | None, site_id: TenantId | None
 ) -> Iterator[_Run]:
-    """Every run of the wanted tenants whose ``run_end`` is older than *cutoff*, oldest
-    first, with the source the reader reads it from."""
-    account, site = _wanted(account_id, "account_id"), _wanted(site_id, "site_id")
-    sources = _sources(reader)
-    tenants = sorted({pair for source in sources for pair in source.tenants()})
-    for parts in tenants:
-        if account not in (None, parts[0]) or site not in (None, parts[1]):
-            continue
-        run_ids = {run_id for source in sources for run_id in source.list_runs(parts)}
-        for run_id in sorted(run_ids, key=lambda run: (run[4:19], run)):
-            try:
-                ref = ref_from_parts(run_id, parts)
-                holder = next((s for s in sources if s.has_run(ref)), None)
-                ts = None if holder is None else _ended_at(holder, ref)
-            except (RunNotFound, ValueError, OSError):
-                continue  # vanished mid-walk, or not a run of ours
-            when = None if ts is None else _parse_ts(ts)
-            if holder is None or ts is None or when is None or when >= cutoff:
-                continue
-            local = next(
-                (s for s in sources if isinstance(s, FileSource) and s.has_run(ref)), None
-            )
-            yield _Run(ref, holder, ts, None if local is None else local.base_dir)
+    """The runs to archive (the walk ``prune_runs`` takes), each with the local tree
+    that holds a copy of it, if one does."""
+    for found in iter_ended_runs(reader, days, account_id, site_id):
+        ref = RunRef.checked(found.run_id, found.account_id, found.site_id)
+        local = next(
+            (s for s in reader.sources if isinstance(s, FileSource) and s.has_run(ref)), None
+        )
+        ended = found.ended_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        yield _Run(ref, ended, None if local is None else local.base_dir)

@@ -85,9 +85,7 @@ class MotoS3:
         client = self.client()
         client.create_bucket(Bucket=name)
         if versioned:
-            client.put_bucket_versioning(
-                Bucket=name, VersioningConfiguration={"Status": "Enabled"}
-            )
+            client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         return name
 
 

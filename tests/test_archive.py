@@ -84,7 +84,11 @@ def logger(base_dir: Path, request: pytest.FixtureRequest) -> Iterator[logging.L
     log = logging.getLogger(f"igny8.test.archive.{request.node.name}")
     log.setLevel(logging.INFO)
     log.propagate = False
-    handlers = [igl.RunLogHandler(base_dir), igl.StageLogHandler(base_dir), igl.TraceHandler(base_dir)]
+    handlers = [
+        igl.RunLogHandler(base_dir),
+        igl.StageLogHandler(base_dir),
+        igl.TraceHandler(base_dir),
+    ]
     for handler in handlers:
         log.addHandler(handler)
     yield log
@@ -160,7 +164,7 @@ def tree(logger: logging.Logger) -> dict[str, igl.RunLogger]:
 
 
 class TestArchiveRuns:
-    """archive_runs copies each ended run, of every tenant, to {prefix}/{account}/{site}/{run}/{file}."""
+    """Each ended run of every tenant is copied to {prefix}/{account}/{site}/{run}/{file}."""
 
     def test_ended_runs_of_every_tenant_land_where_the_contract_says(
         self, base_dir: Path, bucket: str, url: str, s3: MotoS3, tree: dict[str, igl.RunLogger]
@@ -195,7 +199,9 @@ class TestArchiveRuns:
         key = f"{PREFIX}/acme/shop/{run.run_id}/{MANIFEST}"
         manifest = json.loads(s3.client().get_object(Bucket=bucket, Key=key)["Body"].read())
         assert manifest["run_id"] == run.run_id
-        assert {name: (entry["size"], entry["sha256"]) for name, entry in manifest["files"].items()} == {
+        assert {
+            name: (entry["size"], entry["sha256"]) for name, entry in manifest["files"].items()
+        } == {
             name: (len(data), hashlib.sha256(data).hexdigest())
             for name, data in local_files(base_dir, run).items()
         }
@@ -266,7 +272,9 @@ class TestDelete:
         for name, files in before.items():
             run = tree[name]
             for file, data in files.items():
-                assert stored[f"{PREFIX}/{run.account_id}/{run.site_id}/{run.run_id}/{file}"] == data
+                assert (
+                    stored[f"{PREFIX}/{run.account_id}/{run.site_id}/{run.run_id}/{file}"] == data
+                )
         kinds = [(e.kind, e.run_id) for e in events if e.kind in ("archived", "removed")]
         for name in ("a1", "a2", "b1"):  # removed only after it was archived
             run_id = tree[name].run_id
@@ -380,7 +388,11 @@ class TestReadBack:
         reader = igl.RunLogReader(tmp_path / "none", archive_url=url)
         run = tree["b1"]
         assert reader.tail(run.run_id, 1, account_id="acme", site_id="shop")
-        for ids in ({"account_id": "acme", "site_id": "other"}, {}, {"account_id": 1, "site_id": 10}):
+        for ids in (
+            {"account_id": "acme", "site_id": "other"},
+            {},
+            {"account_id": 1, "site_id": 10},
+        ):
             with pytest.raises(igl.RunNotFound):
                 reader.tail(run.run_id, 1, **ids)
         with pytest.raises(igl.RunNotFound):
@@ -388,7 +400,12 @@ class TestReadBack:
         assert reader.list_runs(account_id="nobody") == []
 
     def test_tail_of_a_100_mb_archived_log_transfers_a_few_hundred_kb(
-        self, base_dir: Path, tmp_path: Path, url: str, s3: MotoS3, logger: logging.Logger,
+        self,
+        base_dir: Path,
+        tmp_path: Path,
+        url: str,
+        s3: MotoS3,
+        logger: logging.Logger,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         run = make_run(logger, 7, 7)
@@ -450,7 +467,11 @@ class TestFaults:
             assert not folder(base_dir, tree[name]).exists()
 
     def test_unreachable_store_names_no_secret(
-        self, base_dir: Path, url: str, s3: MotoS3, tree: dict[str, igl.RunLogger],
+        self,
+        base_dir: Path,
+        url: str,
+        s3: MotoS3,
+        tree: dict[str, igl.RunLogger],
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
@@ -463,7 +484,8 @@ class TestFaults:
         secret = os.environ["AWS_SECRET_ACCESS_KEY"]
         key_id = os.environ["AWS_ACCESS_KEY_ID"]
         for text in [*messages, str(info.value)]:
-            assert secret not in text and key_id not in text
+            assert secret not in text
+            assert key_id not in text
         for name in ("a1", "a2", "b1"):
             assert folder(base_dir, tree[name]).is_dir()
 
@@ -510,9 +532,12 @@ class TestCommandLine:
         lines = result.stdout.splitlines()
         run = tree["b1"]
         assert f"removed acme/shop/{run.run_id}" in lines
-        assert any(line.startswith(f"archived acme/shop/{run.run_id} (3 objects,") for line in lines)
+        assert any(
+            line.startswith(f"archived acme/shop/{run.run_id} (3 objects,") for line in lines
+        )
         assert lines[-1] == "archived 3 runs"
-        assert "\r" not in result.stderr and result.stderr == ""  # no bar off a terminal
+        assert "\r" not in result.stderr
+        assert result.stderr == ""
         assert not folder(base_dir, run).exists()
         again = cli("archive", "--to", url, "--base-dir", base_dir)
         assert again.stdout.splitlines()[-1] == "archived 0 runs"
@@ -520,7 +545,9 @@ class TestCommandLine:
     def test_dry_run_and_one_tenant(
         self, base_dir: Path, bucket: str, url: str, s3: MotoS3, tree: dict[str, igl.RunLogger]
     ) -> None:
-        result = cli("--account", "acme", "archive", "--to", url, "--base-dir", base_dir, "--dry-run")
+        result = cli(
+            "--account", "acme", "archive", "--to", url, "--base-dir", base_dir, "--dry-run"
+        )
         assert result.returncode == 0, result.stderr
         assert result.stdout.splitlines() == [
             f"would archive acme/shop/{tree['b1'].run_id}",
@@ -529,7 +556,11 @@ class TestCommandLine:
         assert objects(s3.client(), bucket) == {}
 
     def test_failures_exit_non_zero_with_a_count(
-        self, base_dir: Path, url: str, s3: MotoS3, tree: dict[str, igl.RunLogger],
+        self,
+        base_dir: Path,
+        url: str,
+        s3: MotoS3,
+        tree: dict[str, igl.RunLogger],
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
@@ -578,4 +609,5 @@ class TestCommandLine:
             if follower >= 0:
                 os.close(follower)
         assert result.returncode == 0
-        assert b"\r[" in shown and b"3/3 runs" in shown
+        assert b"\r[" in shown
+        assert b"3/3 runs" in shown
