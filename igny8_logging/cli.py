@@ -367,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--older-than", type=_days, required=True, metavar="DAYS")
     prune.add_argument("--dry-run", action="store_true", help="print what would go, remove nothing")
 
+    from ._archive_cli import register as register_archive
+
+    register_archive(commands, [common])
+
     demo = command("demo", _cmd_demo, "run an example 3-stage pipeline on a real Celery worker")
     demo.add_argument("--items", type=_items, default=12, help="keywords to process (default 12)")
     demo.add_argument(
