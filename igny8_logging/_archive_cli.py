@@ -170,6 +170,9 @@ def run_archive(args: argparse.Namespace) -> int:
             dry_run=args.archive_dry_run,
             progress=progress,
         )
+    except ImportError as exc:
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        return 1
     except ArchiveError as exc:
         progress.clear()
         count = len(exc.failures)

@@ -35,7 +35,8 @@ MANIFEST_FORMAT: Final = 1
 _BLOCK: Final = 64 * 1024
 _CACHE_BLOCKS: Final = 64  # 4 MiB of blocks per source
 _DIRECT_READ: Final = 4 * _BLOCK  # larger reads (streaming) bypass the cache
-_MANIFEST_TTL: Final = 30.0
+_MANIFEST_TTL: Final = 30.0  # seconds a manifest read is reused (archived runs are fixed)
+_ABSENT_TTL: Final = 5.0  # ... and the answer "not archived" (a run may be archived soon)
 _MANIFESTS_KEPT: Final = 256
 
 
@@ -204,8 +205,10 @@ class ArchiveSource(BlobSource):
         now = time.monotonic()
         with self._lock:
             cached = self._manifests.get(ref)
-        if cached is not None and not fresh and now - cached[0] < _MANIFEST_TTL:
-            return cached[1]
+        if cached is not None and not fresh:
+            age, known = now - cached[0], cached[1]
+            if age < (_MANIFEST_TTL if known is not None else _ABSENT_TTL):
+                return known
         data = self.store.get_json(run_prefix(self.store, ref) + MANIFEST)
         manifest = Manifest.parse(data, ref.run_id)
         with self._lock:

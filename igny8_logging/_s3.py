@@ -42,7 +42,7 @@ _SIGNED_RE: Final = re.compile(
 _MD5_ETAG_RE: Final = re.compile(r'"?([0-9a-f]{32}(?:-[0-9]+)?)"?')
 
 
-class StoreError(Exception):
+class StoreError(OSError):
     """The object store failed or is unreachable (the message is already masked).
 
     ``code`` is the store's error code (``"NoSuchKey"``, ``"404"``) when it sent one.
@@ -120,6 +120,10 @@ class S3Store:
 
     # -- the client ----------------------------------------------------------------
 
+    def connect(self) -> None:
+        """Make the client now (no request is sent): ``ImportError`` without boto3."""
+        self.client  # noqa: B018 - the property makes it
+
     @property
     def client(self) -> S3Client:
         with self._lock:
@@ -153,8 +157,7 @@ class S3Store:
 
     def _call(self, what: str, call: Callable[[], Any]) -> Any:
         """Run one client call; its failure becomes a masked :class:`StoreError`."""
-        if self._client is None:
-            self.client  # noqa: B018 - made first: an ImportError is not the store's failure
+        self.connect()  # first: a missing boto3 is an ImportError, not the store's failure
         try:
             return call()
         except self._errors as exc:
@@ -201,16 +204,25 @@ class S3Store:
         return data
 
     def get_json(self, key: str) -> Any:
-        """The JSON document at *key*, ``None`` when there is none (or it is not JSON)."""
-        info = self.head(key)
-        if info is None or info.size > _MAX_JSON:
-            return None
+        """The JSON document at *key* in one ``GET``; ``None`` when there is none (or it
+        is not JSON, or is larger than a document of ours can be)."""
         try:
-            return json.loads(self.get_range(key, 0, info.size))
+            reply = self._call(
+                f"GET {key}", lambda: self.client.get_object(Bucket=self.url.bucket, Key=key)
+            )
         except StoreError as exc:
             if exc.missing:
                 return None
             raise
+        body = reply["Body"]
+        try:
+            data: bytes = self._call(f"GET {key}", partial(body.read, _MAX_JSON + 1))
+        finally:
+            body.close()
+        if len(data) > _MAX_JSON:
+            return None
+        try:
+            return json.loads(data)
         except ValueError:
             return None
 

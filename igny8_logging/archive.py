@@ -141,6 +141,7 @@ def archive_runs(
     """
     cutoff(older_than_days)  # a bad limit is a ValueError before anything is read
     target = ArchiveSource(url)
+    target.store.connect()  # without boto3: ImportError here, not once per run
     emit: Progress = progress or (lambda event: None)
     runs = list(_ended_runs(_without_archives(reader), older_than_days, account_id, site_id))
     emit(ArchiveEvent("planned", count=len(runs)))

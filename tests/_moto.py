@@ -9,6 +9,7 @@ of it to count the bytes that cross the wire.
 
 from __future__ import annotations
 
+import logging
 import socket
 import socketserver
 import threading
@@ -43,6 +44,7 @@ class MotoS3:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
 

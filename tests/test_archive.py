@@ -533,7 +533,7 @@ class TestCommandLine:
         run = tree["b1"]
         assert f"removed acme/shop/{run.run_id}" in lines
         assert any(
-            line.startswith(f"archived acme/shop/{run.run_id} (3 objects,") for line in lines
+            line.startswith(f"archived acme/shop/{run.run_id} (4 objects, ") for line in lines
         )
         assert lines[-1] == "archived 3 runs"
         assert "\r" not in result.stderr
