@@ -32,9 +32,9 @@ __all__ = ["MANIFEST", "ArchiveSource", "Manifest", "ObjectBlob"]
 #: The run's manifest object, written last: its presence means "archived and checked".
 MANIFEST: Final = ".igny8-archive.json"
 MANIFEST_FORMAT: Final = 1
-_BLOCK: Final = 64 * 1024
-_CACHE_BLOCKS: Final = 64  # 4 MiB of blocks per source
-_DIRECT_READ: Final = 4 * _BLOCK  # larger reads (streaming) bypass the cache
+_BLOCK: Final = 16 * 1024
+_CACHE_BLOCKS: Final = 256  # 4 MiB of blocks per source
+_DIRECT_READ: Final = 256 * 1024  # larger reads (streaming a file) bypass the cache
 _MANIFEST_TTL: Final = 30.0  # seconds a manifest read is reused (archived runs are fixed)
 _ABSENT_TTL: Final = 5.0  # ... and the answer "not archived" (a run may be archived soon)
 _MANIFESTS_KEPT: Final = 256
@@ -131,22 +131,19 @@ class ObjectBlob:
         if length > _DIRECT_READ:
             return self._store.get_range(self._key, offset, length)
         first, last = offset // _BLOCK, (offset + length - 1) // _BLOCK
-        blocks: list[bytes] = []
-        missing_from: int | None = None
-        for index in range(first, last + 1):
-            block = self._cache.get((self._key, self._digest.sha256, index))
-            if block is None:
-                missing_from = index
-                break
-            blocks.append(block)
-        if missing_from is not None:
-            start = missing_from * _BLOCK
-            data = self._store.get_range(self._key, start, min(size, (last + 1) * _BLOCK) - start)
-            for index in range(missing_from, last + 1):
-                block = data[(index - missing_from) * _BLOCK : (index - missing_from + 1) * _BLOCK]
-                self._cache.put((self._key, self._digest.sha256, index), block)
-                blocks.append(block)
-        joined = b"".join(blocks)
+        tag = (self._key, self._digest.sha256)
+        blocks = {i: self._cache.get((*tag, i)) for i in range(first, last + 1)}
+        missing = [i for i, block in blocks.items() if block is None]
+        if missing:
+            start = missing[0] * _BLOCK
+            data = self._store.get_range(
+                self._key, start, min(size, (missing[-1] + 1) * _BLOCK) - start
+            )
+            for i in range(missing[0], missing[-1] + 1):
+                block = data[(i - missing[0]) * _BLOCK : (i - missing[0] + 1) * _BLOCK]
+                self._cache.put((*tag, i), block)
+                blocks[i] = block
+        joined = b"".join(blocks[i] or b"" for i in range(first, last + 1))
         skip = offset - first * _BLOCK
         return joined[skip : skip + length]
 
