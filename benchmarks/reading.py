@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 import igny8_logging as igl
+from igny8_logging._blobsource import encode_cursor
 from igny8_logging._ids import RunRef
 
 MIB = 1024 * 1024
@@ -160,6 +161,23 @@ def make_log(base: str, run_id: str, size: int) -> str:
     return path
 
 
+def make_huge_line_log(base: str, run_id: str, size: int) -> str:
+    """A foreign log: one line with no newline in *size* bytes (sparse, made fast)."""
+    path = os.path.join(_run_folder(base, run_id), "automation_run.log")
+    with open(path, "wb") as log:
+        log.write(b"start of one huge line")
+        log.truncate(size)
+        log.seek(0, os.SEEK_END)
+        log.write(b"its end\nlast line\n")
+    return path
+
+
+def _huge_check(got: list[str]) -> str:
+    if len(got) != 2 or got[1] != "last line" or not got[0].endswith("its end"):
+        raise RuntimeError("tail of the huge-line log is wrong")
+    return "2 lines (the huge one cut at its start)"
+
+
 def _naive_readlines(path: str) -> list[str]:
     with open(path, encoding="utf-8") as stream:
         return stream.readlines()[-TAIL_LINES:]
@@ -175,7 +193,7 @@ def end_cursor(reader: igl.RunLogReader, path: str, run_id: str, events: int) ->
 
     The cursor is opaque and only ``read_trace`` issues it; paging through a
     1 GiB trace to reach its end would take minutes, so the benchmark encodes
-    the offset the reader itself would have issued there.
+    the offset the file source itself would have issued there.
     """
     size = os.path.getsize(path)
     with open(path, "rb") as stream:
@@ -185,7 +203,7 @@ def end_cursor(reader: igl.RunLogReader, path: str, run_id: str, events: int) ->
     for _ in range(events + 1):  # the file ends with a newline
         pos = tail.rfind(b"\n", 0, pos)
     offset = size - len(tail) + pos + 1
-    return reader._encode_cursor(RunRef.checked(run_id), offset)
+    return encode_cursor(RunRef.checked(run_id), offset)
 
 
 def _peak(call: Callable[[], object]) -> int:
@@ -271,11 +289,13 @@ def measure(
     reader = igl.RunLogReader(directory)
     small_run, big_run = "run_20261129_013000_00000001", "run_20261129_013000_00000002"
     trace_run, summary_run = "run_20261129_013000_00000003", "run_20261129_013000_00000004"
+    huge_run = "run_20261129_013000_00000005"
     started = time.perf_counter()
     small_log = make_log(directory, small_run, small)
     big_log = make_log(directory, big_run, big)
     trace = make_trace(directory, trace_run, big)
     written = make_events_trace(directory, summary_run, events)
+    make_huge_line_log(directory, huge_run, big)
     built_s = time.perf_counter() - started
     cursor = end_cursor(reader, trace, trace_run, PAGE)
     s_small, s_big = size_name(small), size_name(big)
@@ -283,6 +303,11 @@ def measure(
     ops = [
         _Op(tail_name(small), lambda: reader.tail(small_run, TAIL_LINES), _lines_check(small_log)),
         _Op(tail_name(big), lambda: reader.tail(big_run, TAIL_LINES), _lines_check(big_log)),
+        _Op(
+            f"tail(100), one {s_big} line without newline (foreign)",
+            lambda: reader.tail(huge_run, TAIL_LINES),
+            _huge_check,
+        ),
         _Op(page_name("start", big), lambda: reader.read_trace(trace_run), _page_check),
         _Op(
             page_name("end", big), lambda: reader.read_trace(trace_run, cursor=cursor), _page_check

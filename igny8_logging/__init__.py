@@ -15,6 +15,7 @@ from ._format import TextFormatter
 from ._handlers import BaseRunHandler, RunLogHandler, StageLogHandler, TraceHandler
 from ._ids import default_base_dir, new_run_id
 from ._reader import RunLogReader, RunNotFound, TracePage
+from ._retention import prune_runs
 from ._routing import RunContextFilter
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "default_base_dir",
     "logging_config",
     "new_run_id",
+    "prune_runs",
     "start_run",
 ]
 

@@ -241,11 +241,11 @@ class RunState:
             self.status = status if status in RUN_STATUSES else "failed"
             self.ended = True
             self.ended_at, self.elapsed_s = event.get("ts"), event.get("elapsed_s")
-        elif kind in _STAGE_EVENTS and event.get("stage") is not None:
-            self._stage_event(str(kind), event)
+        elif isinstance(kind, str) and kind in _STAGE_EVENTS and event.get("stage") is not None:
+            self._stage_event(kind, event)
 
     def _stage_event(self, kind: str, event: Mapping[str, Any]) -> None:
-        stage = self.stages.setdefault(str(event["stage"]), _Stage())
+        stage = self.stages.setdefault(_stage_key(event["stage"]), _Stage())
         if kind in (STAGE_START, STAGE_RETRY):
             stage.status, stage.error = "running", None
             if kind == STAGE_START:
@@ -280,6 +280,13 @@ class RunState:
                 key: stage.row(self.status, self.ended) for key, stage in self.stages.items()
             },
         }
+
+
+def _stage_key(stage: object) -> str:
+    try:
+        return str(stage)
+    except ValueError:  # an int too long to print: keyed by its type, still folded
+        return f"<{type(stage).__name__}>"
 
 
 def _given(event: Mapping[str, Any], name: str, current: JSONValue) -> JSONValue:

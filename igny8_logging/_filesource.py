@@ -7,6 +7,7 @@ run folder is no run, a linked file is no file.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from typing import BinaryIO
@@ -104,6 +105,8 @@ class FileSource(BlobSource):
         dir_fd = self._run_dir(ref)
         try:
             fd = open_file_at(dir_fd, name)
+        except OSError:  # absent, a link, not a regular file: no such file of the run
+            raise FileNotFoundError(errno.ENOENT, "no such file of the run", name) from None
         finally:
             os.close(dir_fd)
         return os.fdopen(fd, "rb")

@@ -13,16 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NoReturn, TypedDict
 
-from ._files import open_tree_dir, subdirs
-from ._ids import MISSING, check_stage, check_tenant, default_base_dir, is_run_id
+from ._ids import MISSING, check_stage, check_tenant, default_base_dir
 from ._reader import MAX_TAIL_LINES, RunLogReader, RunNotFound
+from ._retention import cutoff, prune
 
 __all__ = ["CommandError", "build_parser", "main"]
 
@@ -69,10 +67,9 @@ def _lines(value: str) -> int:
 def _days(value: str) -> float:
     try:
         days = float(value)
+        cutoff(days)  # the library's own rule: a finite number >= 0
     except ValueError:
-        days = -1.0
-    if not 0 <= days < 1e6:
-        raise argparse.ArgumentTypeError(f"must be a number of days >= 0, not {value!r}")
+        raise argparse.ArgumentTypeError(f"must be a number of days >= 0, not {value!r}") from None
     return days
 
 
@@ -218,74 +215,23 @@ def _cmd_show(args: argparse.Namespace) -> int:
 # -- prune --------------------------------------------------------------------------
 
 
-def _is_tenant(name: str) -> bool:
-    try:
-        return name == MISSING or check_tenant(name) is not None
-    except ValueError:
-        return False
-
-
-def _ended_at(reader: RunLogReader, run_id: str, account: str, site: str) -> datetime | None:
-    """When the run's ``run_end`` was written (``None``: still running or unreadable)."""
-    try:
-        ended = reader.summary(
-            run_id,
-            account_id=None if account == MISSING else account,
-            site_id=None if site == MISSING else site,
-        )["ended_at"]
-        when = datetime.fromisoformat(ended)
-    except (RunNotFound, TypeError, ValueError):
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def _cmd_prune(args: argparse.Namespace) -> int:
     where = _Where(args)
-    cutoff = datetime.now(UTC) - timedelta(days=args.older_than)
     verb = "would remove" if args.dry_run else "removed"
-    count = 0
     try:
-        os.close(open_tree_dir(where.base_dir, ()))
+        found = prune(
+            where.base_dir,
+            args.older_than,
+            account_id=where.account,
+            site_id=where.site,
+            dry_run=args.dry_run,
+        )
     except FileNotFoundError:
         raise CommandError(f"no such directory: {where.base_dir}") from None
-
-    def tenants(parts: tuple[str, ...], wanted: str | None) -> list[str]:
-        fd = open_tree_dir(where.base_dir, parts)
-        try:
-            return subdirs(fd, lambda name: _is_tenant(name) and wanted in (None, name))
-        finally:
-            os.close(fd)
-
-    for account in tenants((), where.account):
-        for site in tenants((account,), where.site):
-            site_fd = open_tree_dir(where.base_dir, (account, site))
-            try:
-                for run_id in subdirs(site_fd, is_run_id):
-                    ended = _ended_at(where.reader, run_id, account, site)
-                    if ended is None or ended >= cutoff:
-                        continue
-                    if not args.dry_run:
-                        shutil.rmtree(run_id, dir_fd=site_fd)
-                    _out(f"{verb} {account}/{site}/{run_id}")
-                    count += 1
-            finally:
-                os.close(site_fd)
-            if not args.dry_run:
-                _remove_if_empty(where.base_dir, (account,), site)
-        if not args.dry_run:
-            _remove_if_empty(where.base_dir, (), account)
-    _out(f"{verb} {count} run{'s' if count != 1 else ''}")
+    for run in found:
+        _out(f"{verb} {run.path}")
+    _out(f"{verb} {len(found)} run{'s' if len(found) != 1 else ''}")
     return 0
-
-
-def _remove_if_empty(base_dir: str, parts: tuple[str, ...], name: str) -> None:
-    fd = open_tree_dir(base_dir, parts)
-    try:
-        os.rmdir(name, dir_fd=fd)
-    except OSError:
-        pass  # not empty (or gone): kept
-    finally:
-        os.close(fd)
 
 
 # -- demo ---------------------------------------------------------------------------

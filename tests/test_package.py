@@ -30,6 +30,7 @@ PUBLIC = {
     "default_base_dir",
     "logging_config",
     "new_run_id",
+    "prune_runs",
     "start_run",
 }
 ROOT = Path(igl.__file__).parent

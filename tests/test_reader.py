@@ -488,6 +488,32 @@ class TestFollow:
         assert len(got) == 1
         assert got[0].endswith("[stage 1] in stage")
 
+    @pytest.mark.parametrize("regrow", [False, True])
+    def test_copytruncate_is_followed_from_the_new_start(
+        self, run_logger: logging.Logger, reader: igl.RunLogReader, base_dir: Path, regrow: bool
+    ) -> None:
+        """``os.truncate(file, 0)`` under a follower (logrotate's copytruncate, of the log
+        and the trace): the lines written after it are yielded and ``run_end`` is seen,
+        also when the file grew past the old position before the follower looked again
+        (*regrow*)."""
+        run = igl.start_run(run_logger, run_id=RUN_ID)
+        for n in range(5):
+            run.info("before %d", n)
+        follow = reader.follow(RUN_ID, lines=10_000, poll_interval=0.01, timeout=30)
+        assert "before 4" in next(line for line in follow if "before 4" in line)
+        folder = base_dir / "_" / "_" / RUN_ID
+        for name in ("automation_run.log", "run_trace.jsonl"):
+            os.truncate(folder / name, 0)
+        for n in range(200 if regrow else 2):
+            run.info("after %d", n)
+        run.end()
+        rest = list(follow)
+        assert [line for line in rest if "[run] after" in line][-1].endswith(
+            f"after {199 if regrow else 1}"
+        )
+        assert "run completed" in rest[-1]
+        assert rest == text_lines(folder / "automation_run.log")  # all of the new file
+
     def test_timeout_stops_an_endless_run(
         self, run: igl.RunLogger, reader: igl.RunLogReader
     ) -> None:
