@@ -20,6 +20,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
 from typing import IO, TYPE_CHECKING, Any, Final
@@ -28,17 +29,13 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 from ._checksums import PART_SIZE, Digest, Hasher, read_part
+from ._s3url import S3Url, mask_secrets
 
 __all__ = ["ObjectInfo", "S3Store", "S3Url", "StoreError", "mask_secrets"]
 
 _MAX_JSON: Final = 4 * 1024 * 1024
-_BUCKET_RE: Final = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", re.ASCII)
-_PREFIX_PART_RE: Final = re.compile(r"[A-Za-z0-9_.=+-]+", re.ASCII)
-_USERINFO_RE: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
-_SIGNED_RE: Final = re.compile(
-    r"((?:X-Amz-(?:Signature|Credential|Security-Token)|AWSAccessKeyId|Signature)=)[^&\s\"'<>]+",
-    re.IGNORECASE,
-)
+#: Parts of one file uploaded at once (memory: this many parts, 8 MiB each).
+_PARALLEL_PARTS: Final = 4
 _MD5_ETAG_RE: Final = re.compile(r'"?([0-9a-f]{32}(?:-[0-9]+)?)"?')
 
 
@@ -56,47 +53,6 @@ class StoreError(OSError):
     def missing(self) -> bool:
         """Whether the store said there is no such object."""
         return self.code in ("404", "NoSuchKey", "NotFound")
-
-
-def mask_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """*text* with URL passwords, request signatures and the given *secrets* replaced by ``***``."""
-    text = _USERINFO_RE.sub(r"\1***@", text)
-    text = _SIGNED_RE.sub(r"\1***", text)
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
-
-
-@dataclass(frozen=True, slots=True)
-class S3Url:
-    """``s3://bucket/prefix``, validated: the bucket and the key prefix objects go under."""
-
-    bucket: str
-    prefix: str  # "" or "a/b/" (always ends with "/")
-
-    @classmethod
-    def parse(cls, url: object) -> S3Url:
-        """Parse *url*; ``ValueError`` for anything but ``s3://bucket[/prefix]``."""
-        if not isinstance(url, str) or not url.startswith("s3://"):
-            raise ValueError("the archive URL must look like s3://bucket/prefix")
-        bucket, _, prefix = url[len("s3://") :].partition("/")
-        if "@" in bucket or ":" in bucket:
-            # Never echo it: it may hold a key.  Credentials come from the boto3 chain.
-            raise ValueError(
-                "the archive URL must not carry credentials or a port: configure them "
-                "the standard AWS way (AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL)"
-            )
-        if not _BUCKET_RE.fullmatch(bucket) or ".." in bucket:
-            raise ValueError(f"invalid bucket name {bucket[:70]!r} in the archive URL")
-        parts = [part for part in prefix.split("/") if part]
-        for part in parts:
-            if part in (".", "..") or not _PREFIX_PART_RE.fullmatch(part):
-                raise ValueError(f"invalid prefix part {part[:70]!r} in the archive URL")
-        return cls(bucket, "".join(f"{part}/" for part in parts))
-
-    def __str__(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +252,9 @@ class S3Store:
         )
         upload_id: str = upload["UploadId"]
         try:
-            parts = self._upload_parts(key, upload_id, [first, second], stream, hasher, on_bytes)
+            parts = self._upload_parts(
+                key, upload_id, _parts(first, second, stream), hasher, on_bytes
+            )
             self._call(
                 f"PUT {key}",
                 lambda: self.client.complete_multipart_upload(
@@ -315,19 +273,33 @@ class S3Store:
         self,
         key: str,
         upload_id: str,
-        pending: list[bytes],
-        stream: IO[bytes],
+        parts: Iterator[bytes],
         hasher: Hasher,
         on_bytes: Callable[[int], None] | None,
     ) -> list[dict[str, Any]]:
-        parts: list[dict[str, Any]] = []
-        while pending:
-            data = pending.pop(0)
-            number = len(parts) + 1
-            checksum = hasher.part(data)
-            reply = self._call(
-                f"PUT {key} (part {number})",
-                partial(
+        """Upload *parts* in order, a few at a time (memory: that many parts)."""
+        done: dict[int, dict[str, Any]] = {}
+        running: dict[Future[Any], tuple[int, str, int]] = {}
+
+        def collect(block: bool) -> None:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED if block else ALL_COMPLETED)
+            for future in finished:
+                number, checksum, size = running.pop(future)
+                reply = future.result()  # a failed part fails the upload (then aborted)
+                done[number] = {
+                    "PartNumber": number,
+                    "ETag": reply["ETag"],
+                    "ChecksumSHA256": checksum,
+                }
+                if on_bytes is not None:
+                    on_bytes(size)
+
+        with ThreadPoolExecutor(_PARALLEL_PARTS, thread_name_prefix="igny8-archive") as pool:
+            for number, data in enumerate(parts, start=1):
+                if len(running) >= _PARALLEL_PARTS:
+                    collect(block=True)
+                checksum = hasher.part(data)
+                call = partial(
                     self.client.upload_part,
                     Bucket=self.url.bucket,
                     Key=key,
@@ -335,16 +307,12 @@ class S3Store:
                     PartNumber=number,
                     Body=data,
                     ChecksumSHA256=checksum,
-                ),
-            )
-            parts.append({"PartNumber": number, "ETag": reply["ETag"], "ChecksumSHA256": checksum})
-            if on_bytes is not None:
-                on_bytes(len(data))
-            if len(data) == PART_SIZE and not pending:
-                following = read_part(stream)
-                if following:
-                    pending.append(following)
-        return parts
+                )
+                future = pool.submit(self._call, f"PUT {key} (part {number})", call)
+                running[future] = (number, checksum, len(data))
+            while running:
+                collect(block=False)
+        return [done[number] for number in sorted(done)]
 
     def _abort(self, key: str, upload_id: str) -> None:
         try:
@@ -371,6 +339,17 @@ class S3Store:
         if match[1] != digest.etag:
             return f"{key} has ETag {match[1]}, {digest.etag} expected"
         return None
+
+
+def _parts(first: bytes, second: bytes, stream: IO[bytes]) -> Iterator[bytes]:
+    """The parts of a multipart upload: the two already read, then the rest of *stream*."""
+    yield first
+    part = second
+    while part:
+        yield part
+        if len(part) < PART_SIZE:
+            return
+        part = read_part(stream)
 
 
 def _describe_error(exc: BaseException) -> tuple[str | None, str]:

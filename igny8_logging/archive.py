@@ -190,7 +190,10 @@ def _archive_one(
     store, ref = target.store, run.ref
     tenant = ref.tenant_parts
     base = run_prefix(store, ref)
-    old = Manifest.parse(store.get_json(base + MANIFEST), ref.run_id)
+    stored = {key[len(base) :] for key in store.keys(base)}  # one LIST: what a rerun finds
+    old = None
+    if MANIFEST in stored:
+        old = Manifest.parse(store.get_json(base + MANIFEST), ref.run_id)
     names = reader.run_files(ref.run_id, account_id=ref.account_id, site_id=ref.site_id)
     if not names:
         raise RunNotFound(ref.run_id)
@@ -198,7 +201,7 @@ def _archive_one(
     uploaded = 0
     for name in names:
         known = None if old is None else old.files.get(name)
-        digest, sent = _archive_file(store, reader, ref, name, known, emit)
+        digest, sent = _archive_file(store, reader, ref, name, known, name in stored, emit)
         files[name] = digest
         if sent:
             uploaded += 1
@@ -222,6 +225,7 @@ def _archive_file(
     ref: RunRef,
     name: str,
     known: Digest | None,
+    exists: bool,
     emit: Progress,
 ) -> tuple[Digest, bool]:
     """Make the object of *name* hold the file's bytes; returns its digest and whether
@@ -231,7 +235,7 @@ def _archive_file(
     def open_file() -> BinaryIO:
         return reader.open_file(ref.run_id, name, account_id=ref.account_id, site_id=ref.site_id)
 
-    if known is not None or store.head(key) is not None:
+    if known is not None or exists:
         with open_file() as stream:
             local = digest_stream(stream)
         if (known is None or known == local) and store.verify(key, local) is None:
