@@ -62,6 +62,8 @@ class ObjectInfo:
     size: int
     checksum: str | None
     etag: str | None
+    #: Encrypted with KMS or a customer key: its ETag is then no MD5 of the content.
+    encrypted: bool = False
 
 
 class S3Store:
@@ -138,8 +140,14 @@ class S3Store:
             if exc.missing:
                 return None
             raise
+        encrypted = bool(reply.get("SSECustomerAlgorithm")) or str(
+            reply.get("ServerSideEncryption") or ""
+        ).startswith("aws:kms")
         return ObjectInfo(
-            int(reply["ContentLength"]), reply.get("ChecksumSHA256"), reply.get("ETag")
+            int(reply["ContentLength"]),
+            reply.get("ChecksumSHA256"),
+            reply.get("ETag"),
+            encrypted,
         )
 
     def get_range(self, key: str, start: int, length: int) -> bytes:
@@ -323,21 +331,29 @@ class S3Store:
     # -- checking ------------------------------------------------------------------
 
     def verify(self, key: str, digest: Digest) -> str | None:
-        """``None`` when *key* holds exactly *digest*'s bytes, else what is wrong."""
+        """``None`` when *key* holds exactly *digest*'s bytes, else what is wrong.
+
+        Both digests the store reports are checked when it reports them: its SHA-256
+        checksum (verified by S3 on receipt) and its MD5 ``ETag`` (computed by the
+        store from what it received, also where checksums are only kept, not checked).
+        """
         info = self.head(key)
         if info is None:
             return f"{key} is missing from the store"
         if info.size != digest.size:
             return f"{key} holds {info.size} bytes, {digest.size} expected"
+        checked = False
         if info.checksum:
             if info.checksum.split("-")[0] != digest.checksum.split("-")[0]:
                 return f"{key} has SHA-256 checksum {info.checksum}, {digest.checksum} expected"
-            return None
-        match = _MD5_ETAG_RE.fullmatch(info.etag or "")
-        if match is None:
+            checked = True
+        match = None if info.encrypted else _MD5_ETAG_RE.fullmatch(info.etag or "")
+        if match is not None:
+            if match[1] != digest.etag:
+                return f"{key} has ETag {match[1]}, {digest.etag} expected: not the bytes sent"
+            checked = True
+        if not checked:
             return f"{key}: the store reports no checksum to verify it by"
-        if match[1] != digest.etag:
-            return f"{key} has ETag {match[1]}, {digest.etag} expected"
         return None
 
 

@@ -122,11 +122,14 @@ class ByteCounter:
     """A TCP relay to ``127.0.0.1:target_port`` counting the bytes each way.
 
     ``received`` is what the client read from the server (responses, headers
-    included), ``sent`` what it wrote.
+    included), ``sent`` what it wrote.  With *corrupt* ``(old, new)`` (same
+    length), the bytes *old* in what the client sends arrive as *new*: a network
+    or a store that damages data in transit.
     """
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, corrupt: tuple[bytes, bytes] | None = None) -> None:
         self.target_port = target_port
+        self.corrupt = corrupt
         self.sent = 0
         self.received = 0
         self._lock = threading.Lock()
@@ -145,6 +148,8 @@ class ByteCounter:
     def pump(self, source: socket.socket, sink: socket.socket, direction: str) -> None:
         try:
             while data := source.recv(65536):
+                if self.corrupt is not None and direction == "sent":
+                    data = data.replace(*self.corrupt)
                 sink.sendall(data)
                 with self._lock:
                     setattr(self, direction, getattr(self, direction) + len(data))

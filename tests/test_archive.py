@@ -303,6 +303,32 @@ class TestDelete:
             "2026-11-29T01:30:00.123Z INFO    [run] a late line"
         ]
 
+    def test_an_object_damaged_in_transit_keeps_the_run(
+        self,
+        base_dir: Path,
+        url: str,
+        s3: MotoS3,
+        logger: logging.Logger,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        run = make_run(logger, 5, 6)
+        before = local_files(base_dir, run)
+        relay = ByteCounter(s3.port, corrupt=(b"keyword 3", b"keyword X"))
+        try:
+            monkeypatch.setenv("AWS_ENDPOINT_URL", relay.endpoint)
+            with pytest.raises(ArchiveError) as info:
+                archive_runs(igl.RunLogReader(base_dir), url, delete=True)
+        finally:
+            relay.close()
+        assert "not the bytes sent" in info.value.failures[0].message
+        assert local_files(base_dir, run) == before  # nothing local removed
+        monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)
+        reader = igl.RunLogReader(base_dir, archive_url=url)
+        assert archive_runs(reader, url, delete=True) == [run.run_id]  # the damage is repaired
+        assert not folder(base_dir, run).exists()
+        lines = before["automation_run.log"].decode().splitlines()
+        assert reader.tail(run.run_id, 10_000, account_id=5, site_id=6) == lines
+
     def test_a_planted_link_is_removed_not_followed(
         self, base_dir: Path, tmp_path: Path, url: str, s3: MotoS3, logger: logging.Logger
     ) -> None:
@@ -472,15 +498,18 @@ class TestFaults:
         url: str,
         s3: MotoS3,
         tree: dict[str, igl.RunLogger],
+        logger: logging.Logger,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
+        make_run(logger, 1, 10)  # a fourth: not tried once three in a row failed to connect
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
         events: list[ArchiveEvent] = []
         with pytest.raises(ArchiveError) as info:
             archive_runs(igl.RunLogReader(base_dir), url, delete=True, progress=events.append)
         messages = [e.message for e in events if e.kind == "failed"]
-        assert len(messages) == 3
-        assert all("Could not connect" in m for m in messages), messages
+        assert len(messages) == 4
+        assert all("Could not connect" in m for m in messages[:3]), messages
+        assert messages[3].startswith("not tried: the store was unreachable")
         secret = os.environ["AWS_SECRET_ACCESS_KEY"]
         key_id = os.environ["AWS_ACCESS_KEY_ID"]
         for text in [*messages, str(info.value)]:
