@@ -119,7 +119,7 @@ Progress = Callable[[ArchiveEvent], None]
 
 
 def archive_runs(
-    reader: RunLogReader,
+    reader: RunLogReader | str | os.PathLike[str],
     url: str,
     *,
     older_than_days: float = 0,
@@ -132,13 +132,17 @@ def archive_runs(
     """Copy each run that ended more than *older_than_days* ago to ``url``
     (``s3://bucket/prefix``); return the ids of the runs now archived.
 
-    Every account and site unless *account_id* / *site_id* name one (like
+    *reader* is a :class:`~igny8_logging.RunLogReader` (runs are read where it reads
+    them: Redis, the files, the mirror) or a base dir.  Every account and site unless *account_id* / *site_id* name one (like
     :func:`~igny8_logging.prune_runs`); a running run is never archived.  With
     *delete*, each run's local folder is removed once its objects verified;
-    *dry_run* lists the runs it would archive and touches nothing.  Runs that
+    *dry_run* lists the runs it would archive and touches nothing; *progress*
+    receives an :class:`ArchiveEvent` at each step.  Runs that
     fail are skipped (kept locally) and raised together at the end as
     :class:`ArchiveError`; a bad URL or argument is a ``ValueError`` at once.
     """
+    if not isinstance(reader, RunLogReader):
+        reader = RunLogReader(reader)  # a base dir: its local tree
     cutoff(older_than_days)  # a bad limit is a ValueError before anything is read
     target = ArchiveSource(url)
     target.store.connect()  # without boto3: ImportError here, not once per run

@@ -239,6 +239,32 @@ class TestArchiveRuns:
         assert sorted(planned) == sorted(tree[n].run_id for n in ("a1", "a2", "b1"))
         assert objects(s3.client(), bucket) == {}
 
+    def test_archives_from_the_mirror_through_its_reader(
+        self, tmp_path: Path, bucket: str, url: str, s3: MotoS3, request: pytest.FixtureRequest
+    ) -> None:
+        primary, mirror = tmp_path / "primary", tmp_path / "mirror"
+        log = logging.getLogger(f"igny8.test.archive.mirror.{request.node.name}")
+        log.setLevel(logging.INFO)
+        log.propagate = False
+        handlers: list[logging.Handler] = [
+            igl.RunLogHandler(primary, mirror),
+            igl.TraceHandler(primary, mirror),
+        ]
+        for handler in handlers:
+            log.addHandler(handler)
+        try:
+            run = make_run(log, 8, 9)
+        finally:
+            for handler in handlers:
+                log.removeHandler(handler)
+                handler.close()
+        assert archive_runs(igl.RunLogReader(mirror), url, delete=True) == [run.run_id]
+        stored = objects(s3.client(), bucket)
+        for name, data in local_files(primary, run).items():
+            assert stored[f"{PREFIX}/8/9/{run.run_id}/{name}"] == data
+        assert not folder(mirror, run).exists()  # the copy read is the one removed
+        assert folder(primary, run).is_dir()
+
     @pytest.mark.parametrize(
         "bad", ["http://bucket/x", "s3://", "s3://KEY:SECRET@bucket/x", "s3://b/../x", 42]
     )
@@ -375,11 +401,13 @@ class TestReadBack:
         archived = igl.RunLogReader(empty, archive_url=url)
         for name in ("a1", "b1"):
             got = self.views(archived, tree[name])
-            got["runs"] = [r for r in got["runs"]]
             want = expected[name]
             want["runs"] = [r for r in want["runs"] if r != tree["running"].run_id]
             assert got == want
         assert expected["a1"]["summary"]["status"] == "completed"
+        run = tree["a1"]
+        followed = archived.follow(run.run_id, account_id=1, site_id=10, lines=3, timeout=10)
+        assert list(followed) == expected["a1"]["tail"][-3:]  # an archived run has ended
 
     def test_a_cursor_from_the_files_goes_on_in_the_archive(
         self, base_dir: Path, url: str, s3: MotoS3, tree: dict[str, igl.RunLogger]
