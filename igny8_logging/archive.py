@@ -132,14 +132,15 @@ def archive_runs(
     """Copy each run that ended more than *older_than_days* ago to ``url``
     (``s3://bucket/prefix``); return the ids of the runs now archived.
 
-    *reader* is a :class:`~igny8_logging.RunLogReader` (runs are read where it reads
-    them: Redis, the files, the mirror) or a base dir.  Every account and site unless *account_id* / *site_id* name one (like
+    *reader* is a :class:`~igny8_logging.RunLogReader` (runs are read where it
+    reads them: Redis, the files, the mirror; never from an archive) or a base
+    dir.  Every account and site unless *account_id* / *site_id* name one (like
     :func:`~igny8_logging.prune_runs`); a running run is never archived.  With
     *delete*, each run's local folder is removed once its objects verified;
     *dry_run* lists the runs it would archive and touches nothing; *progress*
-    receives an :class:`ArchiveEvent` at each step.  Runs that
-    fail are skipped (kept locally) and raised together at the end as
-    :class:`ArchiveError`; a bad URL or argument is a ``ValueError`` at once.
+    receives an :class:`ArchiveEvent` at each step.  Runs that fail are skipped
+    (kept locally) and raised together at the end as :class:`ArchiveError`; a
+    bad URL or argument is a ``ValueError`` at once.
     """
     if not isinstance(reader, RunLogReader):
         reader = RunLogReader(reader)  # a base dir: its local tree
@@ -147,7 +148,8 @@ def archive_runs(
     target = ArchiveSource(url)
     target.store.connect()  # without boto3: ImportError here, not once per run
     emit: Progress = progress or (lambda event: None)
-    runs = list(_ended_runs(_without_archives(reader), older_than_days, account_id, site_id))
+    reader = _without_archives(reader)
+    runs = list(_ended_runs(reader, older_than_days, account_id, site_id))
     emit(ArchiveEvent("planned", count=len(runs)))
     if dry_run:
         for run in runs:
@@ -270,7 +272,12 @@ def _remove_local(base_dir: str, ref: RunRef, files: dict[str, Digest]) -> None:
 
 
 def _check_unchanged(site_fd: int, run_id: str, files: dict[str, Digest]) -> None:
-    run_fd = os.open(run_id, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=site_fd)
+    """``OSError`` unless the run folder holds exactly the archived files (by name and
+    size: a line appended since it was read, or a copy unlike the one read)."""
+    try:
+        run_fd = os.open(run_id, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=site_fd)
+    except FileNotFoundError:
+        return  # removed meanwhile
     try:
         with os.scandir(run_fd) as entries:
             for entry in entries:
@@ -284,8 +291,8 @@ def _check_unchanged(site_fd: int, run_id: str, files: dict[str, Digest]) -> Non
                     or not entry.is_file(follow_symlinks=False)
                 ):
                     raise OSError(
-                        f"archived, but the local copy is kept: {entry.name} changed "
-                        "meanwhile (archive again to copy it)"
+                        f"archived, but the local copy is kept: its {entry.name} changed "
+                        "meanwhile or differs from the copy read (archive again to copy it)"
                     )
     finally:
         os.close(run_fd)

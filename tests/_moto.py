@@ -150,9 +150,9 @@ class ByteCounter:
             while data := source.recv(65536):
                 if self.corrupt is not None and direction == "sent":
                     data = data.replace(*self.corrupt)
-                sink.sendall(data)
-                with self._lock:
+                with self._lock:  # counted before it is passed on: the client never sees more
                     setattr(self, direction, getattr(self, direction) + len(data))
+                sink.sendall(data)
         except OSError:
             pass
         finally:

@@ -478,7 +478,7 @@ class TestReadBack:
             reader = igl.RunLogReader(tmp_path / "none", archive_url=url)
             assert reader.tail(run.run_id, 100, account_id=7, site_id=7) == expected
             assert counter.received < 400 * 1024, counter.received
-            assert counter.received > 64 * 1024  # it did read the blocks through the relay
+            assert counter.received > 16 * 1024  # it did read the blocks through the relay
         finally:
             counter.close()
 
