@@ -16,7 +16,7 @@ import binascii
 import hashlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, Final
 
 from ._events import is_run_end
@@ -141,7 +141,7 @@ class BlobSource(ABC):
         cannot be one are skipped unparsed."""
         return self._events(ref, lambda line: b'"stage_' in line or b'"run_' in line)
 
-    def _events(self, ref: RunRef, wanted: Any) -> Iterator[dict[str, Any]]:
+    def _events(self, ref: RunRef, wanted: Callable[[bytes], bool]) -> Iterator[dict[str, Any]]:
         blob = self.open_blob(ref, TRACE_FILE)
         if blob is None:
             return
