@@ -23,7 +23,7 @@ from dataclasses import dataclass
 if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import celery_hooks, reading, redis_stream, writing
+from benchmarks import archive, celery_hooks, reading, redis_stream, writing
 from benchmarks.report import environment, number, ratio, table
 
 MIB = 1024 * 1024
@@ -62,6 +62,10 @@ QUICK = Sizes(
     slow_rounds=1,
     tasks=100,
 )
+
+#: The archive: (run size, rounds, sizes of the logs whose tail(100) is read back).
+ARCHIVE_FULL = (100 * MIB, 3, [MIB, 100 * MIB])
+ARCHIVE_QUICK = (4 * MIB, 1, [MIB, 4 * MIB])
 
 
 #: The peers every contender's throughput is divided by, one column each.
@@ -225,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
         redis_costs, redis_latency = redis_stream.measure(
             directory, sizes.rounds, sizes.batch, seconds
         )
+        archived = None
+        if archive.available():
+            print("archive ...", file=sys.stderr, flush=True)
+            run_bytes, rounds, tails = ARCHIVE_QUICK if args.quick else ARCHIVE_FULL
+            archived = archive.measure(os.path.join(directory, "archive"), run_bytes, rounds, tails)
     write_text, ratios = _writing_section(writes)
     mode = "quick (small sizes: not the targets' sizes)" if args.quick else "full"
     lines = [
@@ -264,6 +273,11 @@ def main(argv: list[str] | None = None) -> int:
         celery_hooks.section(celery),
         "",
         *redis_stream.markdown(redis_costs, redis_latency),
+        "",
+        "## Archive",
+        "",
+        archive.section(archived) if archived else "Skipped: boto3 and moto are not installed.",
+        "",
     ]
     text = "\n".join(lines)
     print(text)

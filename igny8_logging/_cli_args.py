@@ -172,6 +172,9 @@ def build_parser(handlers: Mapping[str, Handler]) -> argparse.ArgumentParser:
     _add_reading_commands(command, handlers)
     _add_prune(command, handlers["prune"])
     _add_demo(command, handlers["demo"])
+    from ._archive_cli import register as register_archive  # boto3 is imported only when used
+
+    register_archive(commands, [_common(_BASE_DIR, _ALL_TENANTS, reading=True)])
     return parser
 
 
