@@ -20,17 +20,11 @@ from . import _messages as msg
 from ._clock import RUN_KEY, clock
 from ._context import RunContext, current_run, make_context, reset_context, set_context
 from ._ids import Stage, TenantId, check_stage, new_run_id
-from ._routing import FIELDS_ATTR
+from ._routing import FIELDS_ATTR, RECORD_ATTRS
 from ._stage_api import ExcInfo, StageApi, failures, repr_of
 
 __all__ = ["ExcInfo", "RunLogger", "start_run"]
 
-#: ``extra=`` keys a ``LogRecord`` refuses (they would raise ``KeyError``).
-# TODO(lead): one copy with ``_routing.RECORD_ATTRS`` once the write branch lands.
-_RECORD_ATTRS: Final = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
-    "message",
-    "asctime",
-}
 DEFAULT_LOGGER: Final = "igny8.automation"
 
 
@@ -127,7 +121,7 @@ class RunLogger(StageApi):
         if isinstance(given, Mapping) and given:
             fields: dict[str, Any] = {}
             for key, value in given.items():
-                if key in _RECORD_ATTRS or not isinstance(key, str):
+                if key in RECORD_ATTRS or not isinstance(key, str):
                     fields[str(key)] = value
                 else:
                     extra[key] = value

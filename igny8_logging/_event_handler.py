@@ -12,14 +12,14 @@ a failing file.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from typing import Any
 
-from ._handlers import trace_formatter
+from ._render import trace_event
 from ._report import FailureLog, write_stderr
 from ._routing import Route, route_of
+from ._trace import JsonBackend, trace_formatter
 
 __all__ = ["RunEventHandler"]
 
@@ -34,12 +34,12 @@ class RunEventHandler(logging.Handler):
         level: int | str = logging.NOTSET,
         *,
         max_record_bytes: int = 64 * 1024,
-        json_backend: str = "auto",
+        json_backend: JsonBackend = "auto",
     ) -> None:
         super().__init__(level)
         self.max_record_bytes = max_record_bytes
         self.json_backend = json_backend
-        self._formatter = trace_formatter(json_backend, max_record_bytes)
+        trace_formatter(json_backend, max_record_bytes)  # an unknown backend fails here
         self._report = FailureLog(type(self).__name__, emit=self.report)
 
     def handle_event(self, event: dict[str, Any]) -> None:
@@ -56,8 +56,8 @@ class RunEventHandler(logging.Handler):
 
     def render_event(self, record: logging.LogRecord, route: Route) -> dict[str, Any]:
         """The mapping of *record*'s trace line (the one place that renders it)."""
-        event: dict[str, Any] = json.loads(self._formatter.format_trace(record, route))
-        return event
+        event = trace_event(record, route, self.max_record_bytes, self.json_backend)
+        return {} if event is None else event
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

@@ -17,20 +17,17 @@ is the override point).
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 from typing import Final, Literal, get_args
 
 from ._events import SYNC_EVENTS
 from ._files import FileTree
-from ._format import TextFormatter, make_line_safe, truncate_utf8
 from ._ids import RUN_LOG, TRACE_FILE, default_base_dir, stage_file
-from ._render import text_bytes, text_formatter, trace_bytes
+from ._render import formatted_text, text_formatter, trace_bytes
 from ._report import FailureLog, write_stderr
 from ._routing import ROUTE_ATTR, Route, route_of
 from ._trace import JsonBackend, TraceFormatter, trace_formatter
-from ._values import safe_str
 from ._watch import WATCHER
 
 __all__ = ["BaseRunHandler", "FsyncPolicy", "RunLogHandler", "StageLogHandler", "TraceHandler"]
@@ -177,34 +174,10 @@ class BaseRunHandler(logging.Handler):
             tree.close()
         super().close()
 
-    def _user_format(
-        self, formatter: logging.Formatter, record: logging.LogRecord, route: Route
-    ) -> str:
-        """A user's formatter on a copy of the record that shows the route's ids as attributes
-        (``%(run_id)s``...), so later handlers see the record unchanged."""
-        clone = copy.copy(record)
-        d = clone.__dict__
-        for key, value in (
-            ("run_id", route.run_id),
-            ("account_id", route.account_id),
-            ("site_id", route.site_id),
-            ("stage", route.stage),
-            ("event", route.event),
-        ):
-            d.setdefault(key, value)
-        return safe_str(formatter.format(clone))
-
 
 class _TextHandler(BaseRunHandler):
     def render(self, record: logging.LogRecord, route: Route) -> bytes:
-        formatter = self.formatter
-        if formatter is None:
-            data = route.rendered.get(self._text)
-            return text_bytes(self._text, record, route) if data is None else data
-        if isinstance(formatter, TextFormatter):
-            return text_bytes(formatter, record, route)
-        text = truncate_utf8(self._user_format(formatter, record, route), self.max_record_bytes)
-        return (make_line_safe(text) + "\n").encode("utf-8", "backslashreplace")
+        return formatted_text(self.formatter, record, route, self.max_record_bytes)
 
 
 class RunLogHandler(_TextHandler):
@@ -266,5 +239,4 @@ class TraceHandler(BaseRunHandler):
             return trace_bytes(self.trace_formatter, record, route) if data is None else data
         if isinstance(formatter, TraceFormatter):
             return trace_bytes(formatter, record, route)
-        text = make_line_safe(self._user_format(formatter, record, route)) + "\n"
-        return text.encode("utf-8", "backslashreplace")
+        return formatted_text(formatter, record, route, self.max_record_bytes)

@@ -17,17 +17,20 @@ destination asking for the same rendering pays a dictionary lookup.  A standard
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import logging
 from typing import Any, Final
 
-from ._format import TextFormatter
+from ._format import TextFormatter, make_line_safe, truncate_utf8
 from ._routing import Route
 from ._trace import JsonBackend, TraceFormatter, trace_formatter
+from ._values import safe_str
 
 __all__ = [
     "DEFAULT_MAX_RECORD_BYTES",
+    "formatted_text",
     "reaches_trace",
     "render_text",
     "render_trace",
@@ -101,3 +104,35 @@ def trace_event(
         return None
     event: dict[str, Any] = json.loads(line)
     return event
+
+
+def formatted_text(
+    formatter: logging.Formatter | None,
+    record: logging.LogRecord,
+    route: Route,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> bytes:
+    """The text line a destination with *formatter* writes for *record*.
+
+    ``None`` or a :class:`TextFormatter` give the library's layout (cached on the
+    route); any other ``logging.Formatter`` replaces the layout: it formats a copy
+    of the record that shows the route's ids as attributes (``%(run_id)s`` ...),
+    so later handlers see the record unchanged, and the result is made line-safe
+    and cut to *max_record_bytes* like the library's own lines.
+    """
+    if formatter is None:
+        return text_bytes(text_formatter(max_record_bytes), record, route)
+    if isinstance(formatter, TextFormatter):
+        return text_bytes(formatter, record, route)
+    clone = copy.copy(record)
+    d = clone.__dict__
+    for key, value in (
+        ("run_id", route.run_id),
+        ("account_id", route.account_id),
+        ("site_id", route.site_id),
+        ("stage", route.stage),
+        ("event", route.event),
+    ):
+        d.setdefault(key, value)
+    text = truncate_utf8(safe_str(formatter.format(clone)), max_record_bytes)
+    return (make_line_safe(text) + "\n").encode("utf-8", "backslashreplace")

@@ -16,7 +16,6 @@ durable copy.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import sys
@@ -24,15 +23,14 @@ import weakref
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from ._format import TextFormatter, make_line_safe, truncate_utf8
-from ._handlers import _shared_text_formatter, _stamp, trace_formatter
 from ._ids import RUN_LOG, TRACE_FILE, stage_file
 from ._redis_keys import check_prefix
 from ._redis_sender import Entry, Sender
 from ._redis_source import RedisSource
+from ._render import formatted_text, reaches_trace, render_trace
 from ._report import FailureLog
 from ._routing import Route, route_of
-from ._trace import TraceFormatterMixin
+from ._trace import JsonBackend, trace_formatter
 
 if TYPE_CHECKING:
     import redis
@@ -41,11 +39,6 @@ __all__ = ["RedisSource", "RedisStreamHandler"]
 
 DEFAULT_URL: Final = "redis://localhost:6379/0"
 _OUTAGE: Final = "redis"
-
-
-@functools.lru_cache(maxsize=8)
-def _shared_trace_formatter(backend: str, max_record_bytes: int) -> TraceFormatterMixin:
-    return trace_formatter(backend, max_record_bytes)
 
 
 def safe_url(url: str) -> str:
@@ -93,7 +86,7 @@ class RedisStreamHandler(logging.Handler):
         buffer: int = 10_000,
         level: int | str = logging.NOTSET,
         max_record_bytes: int = 64 * 1024,
-        json_backend: str = "auto",
+        json_backend: JsonBackend = "auto",
         batch_size: int = 500,
         flush_timeout: float = 2.0,
         socket_timeout: float = 5.0,
@@ -118,7 +111,8 @@ class RedisStreamHandler(logging.Handler):
         self.max_record_bytes = max_record_bytes
         self.flush_timeout = float(flush_timeout)
         self.socket_timeout = float(socket_timeout)
-        self.trace_formatter = _shared_trace_formatter(json_backend, max_record_bytes)
+        trace_formatter(json_backend, max_record_bytes)  # an unknown backend fails here
+        self.json_backend: JsonBackend = json_backend
         self.refused = 0
         self.outages = FailureLog(type(self).__name__)
         self._closed = False
@@ -146,29 +140,15 @@ class RedisStreamHandler(logging.Handler):
     # -- rendering (the one place that decides the bytes) ---------------------------
 
     def _text(self, record: logging.LogRecord, route: Route) -> bytes:
-        formatter = self.formatter or _shared_text_formatter(self.max_record_bytes)
-        if isinstance(formatter, TextFormatter):
-            data = route.rendered.get(formatter)
-            if data is None:
-                text = formatter.format_record(record, route)
-                data = route.rendered[formatter] = text.encode("utf-8", "backslashreplace")
-            return data
-        _stamp(record, route)
-        text = truncate_utf8(formatter.format(record), self.max_record_bytes)
-        return (make_line_safe(text) + "\n").encode("utf-8", "backslashreplace")
+        return formatted_text(self.formatter, record, route, self.max_record_bytes)
 
     def _trace(self, record: logging.LogRecord, route: Route) -> bytes:
-        formatter = self.trace_formatter
-        data = route.rendered.get(formatter)
-        if data is None:
-            text = formatter.format_trace(record, route)
-            data = route.rendered[formatter] = text.encode("utf-8", "backslashreplace")
-        return data
+        return render_trace(record, route, self.max_record_bytes, self.json_backend) or b""
 
     def _lines_for(self, record: logging.LogRecord, route: Route) -> tuple[tuple[str, bytes], ...]:
         """``(file name, bytes)`` for each file of the run folder the record goes to."""
         text = self._text(record, route)
-        trace = route.event is not None or record.levelno >= logging.WARNING
+        trace = reaches_trace(record, route)
         if route.stage is None:
             if trace:
                 return ((RUN_LOG, text), (TRACE_FILE, self._trace(record, route)))
