@@ -33,6 +33,7 @@ from celery.contrib.testing.worker import start_worker
 
 import igny8_logging as igl
 from igny8_logging import celery as igc
+from igny8_logging._events import RunSummary
 
 TESTS = Path(__file__).resolve().parent
 T = TypeVar("T")
@@ -108,7 +109,7 @@ class Env:
 
         return wait_until(ready, what)
 
-    def summary(self, run: igl.RunLogger) -> dict[str, Any]:
+    def summary(self, run: igl.RunLogger) -> RunSummary:
         reader = igl.RunLogReader(self.base)
         return reader.summary(run.run_id, account_id=run.account_id, site_id=run.site_id)
 

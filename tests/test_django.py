@@ -94,9 +94,10 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     alice = users["alice"]
 
     def row(run_id: str, account: int = 1, site: int = 10, owner: Any = alice) -> int:
-        return AutomationRun.objects.create(
+        created = AutomationRun.objects.create(
             run_id=run_id, account_id=account, site_id=site, owner=owner
-        ).pk
+        )
+        return int(created.pk)
 
     # A link planted below the base dir, pointing at bob's run from alice's site.
     linked = "run_20200101_000000_deadbeef"

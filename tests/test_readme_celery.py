@@ -14,12 +14,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from _celery_env import require_server, stop, wait_until
 
 import igny8_logging as igl
+from igny8_logging._events import RunSummary
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BROKER = "redis://127.0.0.1:6379/15"
@@ -112,10 +112,10 @@ def web(env: dict[str, str], words: list[str]) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def summary_when_ended(base: Path, run_id: str) -> dict[str, Any]:
+def summary_when_ended(base: Path, run_id: str) -> RunSummary:
     reader = igl.RunLogReader(base)
 
-    def ended() -> dict[str, Any] | None:
+    def ended() -> RunSummary | None:
         try:
             found = reader.summary(run_id, account_id=42, site_id=7)
         except igl.RunNotFound:

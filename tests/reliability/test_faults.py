@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,8 +47,12 @@ def reports(err: str, what: str) -> list[str]:
     return sorted(re.findall(rf"igny8_logging: (\w+): {what}", err))
 
 
+Setup = tuple[igl.RunLogger, list[igl.BaseRunHandler], Path, Path]
+"""What ``setup`` yields: the run, its handlers, the base dir and the shared dir."""
+
+
 @pytest.fixture
-def setup(tmp_path: Path) -> Iterator[tuple[igl.RunLogger, list[igl.BaseRunHandler], Path, Path]]:
+def setup(tmp_path: Path) -> Iterator[Setup]:
     base, shared = tmp_path / "logs", tmp_path / "shared"
     logger, handlers = w.configure(base, shared)
     yield igl.RunLogger.attach(logger, RUN_ID), handlers, base, shared
@@ -91,7 +96,7 @@ class TestMirrorFailures:
 
     @pytest.mark.parametrize("mount", ["shared"], indirect=True)
     def test_read_only_mirror(
-        self, setup: tuple, mount: Mount, capsys: pytest.CaptureFixture[str]
+        self, setup: Setup, mount: Mount, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """Read-only for real: a read-only tmpfs mount (root ignores chmod); see ``_fs``."""
         run, handlers, base, shared = setup
@@ -108,7 +113,7 @@ class TestMirrorFailures:
         holds(shared, range(10, 15))
 
     def test_mirror_removed_mid_run_is_recreated(
-        self, setup: tuple, capsys: pytest.CaptureFixture[str]
+        self, setup: Setup, capsys: pytest.CaptureFixture[str]
     ) -> None:
         run, handlers, base, shared = setup
         log_items(run, range(5))
@@ -122,7 +127,7 @@ class TestMirrorFailures:
     @pytest.mark.parametrize("mount", ["shared"], indirect=True)
     def test_mirror_on_a_full_disk(
         self,
-        setup: tuple,
+        setup: Setup,
         mount: Mount,
         capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch,
@@ -166,7 +171,7 @@ class TestPrimaryFailures:
 
     @pytest.mark.parametrize("mount", ["logs"], indirect=True)
     def test_read_only_primary(
-        self, setup: tuple, mount: Mount, capsys: pytest.CaptureFixture[str]
+        self, setup: Setup, mount: Mount, capsys: pytest.CaptureFixture[str]
     ) -> None:
         run, handlers, _base, shared = setup
         mount.read_only()
@@ -178,7 +183,7 @@ class TestPrimaryFailures:
     @pytest.mark.parametrize("mount", ["logs"], indirect=True)
     def test_full_primary(
         self,
-        setup: tuple,
+        setup: Setup,
         mount: Mount,
         capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch,
@@ -198,7 +203,7 @@ class TestDeletedMidRun:
     by the next record, in the primary and the mirror, with the configured modes."""
 
     @pytest.mark.parametrize("victim", [*FILES, ".", "../.."])
-    def test_recreated_by_the_next_record(self, setup: tuple, victim: str) -> None:
+    def test_recreated_by_the_next_record(self, setup: Setup, victim: str) -> None:
         run, handlers, base, shared = setup
         log_items(run, range(5))
         for root in (base, shared):
@@ -294,8 +299,9 @@ class TestKilledWriter:
             data = (folder / name).read_bytes()
             whole = data[: data.rfind(b"\n") + 1]
             before[name] = len(whole)
+            keys: list[tuple[int, int] | None]
             if name.endswith(".log"):
-                keys = w.check_text_bytes(whole).keys
+                keys = list(w.check_text_bytes(whole).keys)
             else:
                 keys = [w.line_key(line, trace=True) for line in whole.splitlines()]
             assert keys
@@ -317,8 +323,8 @@ class TestKilledWriter:
         assert len(read_all(reader)) == killed + 20
 
 
-def read_all(reader: igl.RunLogReader) -> list[dict]:
-    events: list[dict] = []
+def read_all(reader: igl.RunLogReader) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
     cursor = None
     while True:
         page = reader.read_trace(RUN_ID, cursor=cursor, limit=50)
@@ -332,7 +338,7 @@ class TestForkAfterUse:
     """A process forked after the handlers were used (prefork): parent and child both keep
     writing whole lines into the same run, concurrently, each record once."""
 
-    def test_parent_and_child_write_whole_lines(self, setup: tuple) -> None:
+    def test_parent_and_child_write_whole_lines(self, setup: Setup) -> None:
         run, handlers, base, shared = setup
         log_items(run, range(1000, 1010))  # descriptors are open in the parent
         pid = os.fork()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import tracemalloc
 from pathlib import Path
-from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import igny8_logging as igl
+from igny8_logging._events import RunSummary
 
 RUN = "run_20260101_000000_abcd1234"
 SETTINGS = settings(
@@ -61,7 +61,7 @@ traces = st.lists(events.map(lambda e: json.dumps(e).encode() + b"\n") | noisy, 
 )
 
 
-def exercise(reader: igl.RunLogReader, lines: int, limit: int) -> dict[str, Any]:
+def exercise(reader: igl.RunLogReader, lines: int, limit: int) -> RunSummary:
     """Every read over the run; any exception but the documented ones fails the test."""
     tail = reader.tail(RUN, lines=lines)
     assert all(isinstance(line, str) for line in tail)

@@ -179,20 +179,18 @@ class TestAdversarialIds:
             with run.stage(value) as st:
                 st.info("inside")
             # the programming-error API: ValueError or success
-            expect_value_error("for_stage", value, lambda v=value: run.for_stage(v).info("m"))
-            expect_value_error("start_run", value, lambda v=value: igl.start_run(logger, v))
-            expect_value_error("start_run site", value, lambda v=value: igl.start_run(logger, 1, v))
+            expect_value_error("for_stage", value, lambda: run.for_stage(value).info("m"))
+            expect_value_error("start_run", value, lambda: igl.start_run(logger, value))
+            expect_value_error("start_run site", value, lambda: igl.start_run(logger, 1, value))
+            expect_value_error("start_run id", value, lambda: igl.start_run(logger, run_id=value))
             expect_value_error(
-                "start_run id", value, lambda v=value: igl.start_run(logger, run_id=v)
-            )
-            expect_value_error(
-                "attach", value, lambda v=value: igl.RunLogger.attach(logger, v).info("m")
+                "attach", value, lambda: igl.RunLogger.attach(logger, value).info("m")
             )
             for kwargs in ({"account_id": value}, {"site_id": value}, {"stage": value}):
                 expect_value_error(
                     f"attach {list(kwargs)}", value,
-                    lambda k=kwargs: igl.RunLogger.attach(logger, VALID, k.get("account_id"),
-                                                          k.get("site_id")).info("m"),
+                    lambda: igl.RunLogger.attach(logger, VALID, kwargs.get("account_id"),
+                                                   kwargs.get("site_id")).info("m"),
                 )  # fmt: skip
 
                 def bound(k: dict[str, Any] = kwargs) -> None:
@@ -277,6 +275,7 @@ class TestSymlinks:
                 (root / link).parent.mkdir(parents=True)
                 (root / link).symlink_to(outside)
             else:
+                assert name is not None
                 (root / "7" / "x" / VALID).mkdir(parents=True)
                 (root / "7" / "x" / VALID / name).symlink_to(outside / name)
         before = snapshot(outside, ())
@@ -335,13 +334,22 @@ class TestCrossTenant:
         reader = igl.RunLogReader(tmp_path)
         owner = f"secret of A/X/{VALID}"
         assert any(owner in line for line in reader.tail(VALID, account_id="A", site_id="X"))
-        for account, site in (("A", "Y"), ("B", "X"), (None, None), ("A", None), (None, "X")):
-            tenant = {"account_id": account, "site_id": site}
+        others: tuple[tuple[str | None, str | None], ...] = (
+            ("A", "Y"),
+            ("B", "X"),
+            (None, None),
+            ("A", None),
+            (None, "X"),
+        )
+        for other_account, other_site in others:
+            tenant = {"account_id": other_account, "site_id": other_site}
             for call in (
-                lambda t=tenant: reader.tail(VALID, **t),
-                lambda t=tenant: reader.read_trace(VALID, **t),
-                lambda t=tenant: reader.summary(VALID, **t),
-                lambda t=tenant: list(reader.follow(VALID, **t, timeout=0)),
+                lambda: reader.tail(VALID, account_id=other_account, site_id=other_site),
+                lambda: reader.read_trace(VALID, account_id=other_account, site_id=other_site),
+                lambda: reader.summary(VALID, account_id=other_account, site_id=other_site),
+                lambda: list(
+                    reader.follow(VALID, account_id=other_account, site_id=other_site, timeout=0)
+                ),
             ):
                 with pytest.raises(igl.RunNotFound):
                     call()
@@ -431,7 +439,7 @@ class TestOversize:
         except ValueError:
             run.for_stage(1).exception("big traceback")
         limit = 64 * 1024
-        sizes = {}
+        sizes: dict[str, int] = {}
         for root in (tmp_path, tmp_path / "mirror"):
             folder = root / "_" / "_" / VALID
             for name in ("automation_run.log", "stage_1.log"):

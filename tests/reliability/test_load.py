@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -13,13 +15,21 @@ import igny8_logging as igl
 
 from . import _writers as w
 
+Method = Literal["fork", "spawn"]
 PROCS = 4
 THREADS = 4
 PER_WRITER = 250
 
 
-def _start(method: str, target: object, arglists: list[tuple[object, ...]]) -> None:
-    ctx = multiprocessing.get_context(method)
+def _start(
+    method: Method, target: Callable[..., object], arglists: list[tuple[object, ...]]
+) -> None:
+    # one call per literal: typeshed types get_context(str) as BaseContext (no .Process)
+    ctx = (
+        multiprocessing.get_context("fork")
+        if method == "fork"
+        else multiprocessing.get_context("spawn")
+    )
     procs = [ctx.Process(target=target, args=args) for args in arglists]
     for proc in procs:
         proc.start()
@@ -38,7 +48,7 @@ class TestSixteenWritersOneRun:
 
     @pytest.mark.parametrize("method", ["fork", "spawn"])
     def test_every_file_holds_exactly_the_expected_records(
-        self, tmp_path: Path, method: str
+        self, tmp_path: Path, method: Method
     ) -> None:
         base, shared, out = tmp_path / "logs", tmp_path / "shared", tmp_path / "out"
         out.mkdir()
