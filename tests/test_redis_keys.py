@@ -35,7 +35,8 @@ class TestKeyNames:
             for name in ("automation_run.log", "run_trace.jsonl", "stage_2.log")
         }
         expected |= {files_key(prefix, parts), index_key(prefix, ("acme", "_"))}
-        got = {k.decode() for k in client(server).keys(f"{prefix}:*")}
+        keys = client(server).keys(f"{prefix}:*")
+        got = {k.decode() if isinstance(k, bytes) else k for k in keys}
         assert got == expected
 
 

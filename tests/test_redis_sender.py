@@ -93,7 +93,7 @@ class TestBatching:
             drain(sender)
         finally:
             sender.close(2.0)
-        stats: dict[str, dict[str, int]] = client(late_server).info("commandstats")  # type: ignore[assignment]
+        stats: dict[str, dict[str, int]] = client(late_server).info("commandstats")
         evalsha = stats["cmdstat_evalsha"]
         sent = evalsha["calls"] - evalsha.get("failed_calls", 0)
         assert sent == 4  # 3 + 3 + 3 + 1 (the first try of a new server is NOSCRIPT)
