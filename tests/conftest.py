@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _redis_server import RedisServer, require_redis_server
 
 import igny8_logging as igl
 
@@ -94,3 +96,29 @@ def text_lines(path: Path) -> list[str]:
 def trace_events(path: Path) -> list[dict[str, Any]]:
     """Every line of a trace file, parsed (each must be valid JSON)."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+# -- a private redis-server (tests/_redis_server.py), never the shared 6379 --
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    require_redis_server()
+    srv = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A server this test may kill and restart."""
+    require_redis_server()
+    srv = RedisServer(tmp_path / "redis").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A key prefix of this test's own."""
+    return f"t{uuid.uuid4().hex[:8]}"
