@@ -40,7 +40,8 @@ class TestUploadAndVerify:
         key = st.key("big.log")
         st.upload(key, io.BytesIO(data))
         info = st.head(key)
-        assert info is not None and info.size == len(data)
+        assert info is not None
+        assert info.size == len(data)
         assert st.verify(key, digest_stream(io.BytesIO(data))) is None
 
 

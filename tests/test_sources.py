@@ -17,8 +17,6 @@ from conftest import run_dir
 
 import igny8_logging as igl
 from igny8_logging._filesource import FileSource
-from igny8_logging._ids import RunRef
-from igny8_logging._sources import RunSource
 
 OLDER = "run_20261129_013000_aaaa0000"
 NEWER = "run_20261130_013000_bbbb0000"
