@@ -7,15 +7,31 @@ brings it back on the same port, empty, so fault tests can take Redis away mid-r
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["RedisServer", "free_port", "require_redis_server"]
+import igny8_logging as igl
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = [
+    "Logged",
+    "RedisServer",
+    "client",
+    "entries",
+    "free_port",
+    "require_redis_server",
+    "stream_bytes",
+]
 
 
 def require_redis_server() -> None:
@@ -86,3 +102,46 @@ class RedisServer:
             return
         os.kill(process.pid, signal.SIGKILL)
         process.wait(10)
+
+
+def client(srv: RedisServer) -> redis.Redis:
+    """A client of *srv* (imported here: the conftest loads this without redis-py)."""
+    import redis
+
+    return redis.Redis.from_url(srv.url)
+
+
+def entries(srv: RedisServer, key: str) -> list[bytes]:
+    """The ``line`` fields of a stream, oldest first."""
+    raw: list[tuple[bytes, dict[bytes, bytes]]] = client(srv).xrange(key)  # type: ignore[assignment]
+    return [fields[b"line"] for _, fields in raw]
+
+
+def stream_bytes(srv: RedisServer, key: str) -> bytes:
+    return b"".join(entries(srv, key))
+
+
+class Logged:
+    """A non-propagating logger with the three file handlers and a Redis handler."""
+
+    def __init__(self, base: Path | None, url: str, prefix: str, **opts: Any) -> None:
+        self.logger = logging.getLogger(f"igny8.test.redis.{uuid.uuid4().hex}")
+        self.logger.propagate = False
+        self.logger.setLevel(logging.DEBUG)
+        self.files: list[logging.Handler] = []
+        if base is not None:
+            self.files = [
+                igl.RunLogHandler(base),
+                igl.StageLogHandler(base),
+                igl.TraceHandler(base),
+            ]
+        from igny8_logging.redis import RedisStreamHandler
+
+        self.redis = RedisStreamHandler(url, prefix=prefix, **opts)
+        for handler in [*self.files, self.redis]:
+            self.logger.addHandler(handler)
+
+    def close(self) -> None:
+        for handler in [*self.files, self.redis]:
+            self.logger.removeHandler(handler)
+            handler.close()

@@ -6,11 +6,13 @@ import json
 import logging
 import logging.config
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from _redis_server import RedisServer, require_redis_server
 
 import igny8_logging as igl
 
@@ -132,3 +134,29 @@ def s3(moto: MotoS3, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoS3]:
 @pytest.fixture
 def bucket(s3: MotoS3) -> str:
     return s3.new_bucket()
+
+
+# -- a private redis-server (tests/_redis_server.py), never the shared 6379 --
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    require_redis_server()
+    srv = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A server this test may kill and restart."""
+    require_redis_server()
+    srv = RedisServer(tmp_path / "redis").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A key prefix of this test's own."""
+    return f"t{uuid.uuid4().hex[:8]}"

@@ -23,7 +23,7 @@ MAX_MODULE_LINES = 400
 # TODO(lead): empty this at integration. Violations on main when the checks were
 # written, in modules other branches are splitting right now; anything not listed
 # here fails at once.
-PENDING = frozenset(
+PENDING: frozenset[str] = frozenset(
     {
         "cycle igny8_logging.cli igny8_logging.demo",
         "igny8_logging.demo:build_app",

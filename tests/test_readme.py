@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _moto import MotoS3
+from _redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -44,6 +46,9 @@ PRELUDES = {
         """
     ),
 }
+#: Sections whose blocks talk to a server the test starts: its settings, in the environment.
+REDIS_SECTION = "Beyond one machine: Redis Streams and the live feed"
+ARCHIVE_SECTION = "Archive to S3-compatible storage (extra `s3`)"
 FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>\S*)\s*$")
 
 
@@ -82,9 +87,12 @@ BLOCKS = python_blocks(README.read_text(encoding="utf-8"))
 RUN_HERE = [b for b in BLOCKS if not CELERY_SECTIONS.match(b.section)]
 
 
-def run_block(block: Block, cwd: Path, log_dir: Path) -> subprocess.CompletedProcess[str]:
+def run_block(
+    block: Block, cwd: Path, log_dir: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     code = PRELUDES.get(block.section, "") + block.code
     env = {**os.environ, "IGNY8_LOG_DIR": str(log_dir), "PYTHONPATH": str(ROOT)}
+    env.update(extra_env or {})
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=cwd,
@@ -107,14 +115,29 @@ class TestReadme:
             "Log a run",
             "Read a run",
             "Django REST framework",
+            REDIS_SECTION,
+            ARCHIVE_SECTION,
         }
         assert not unknown, f"new README sections with Python blocks, not run here: {unknown}"
 
     @pytest.mark.timeout(600)
     def test_every_block_runs_as_written(self, tmp_path: Path) -> None:
+        """Against a Redis server and an S3 stand-in (moto's server) of the test's own."""
         log_dir = tmp_path / "logs"
+        redis = RedisServer(tmp_path / "redis").start()
+        s3 = MotoS3()
+        s3.start()
+        try:
+            s3.client().create_bucket(Bucket="acme-logs")
+            servers = {"IGNY8_REDIS_URL": redis.url, **s3.env()}
+            self.run_blocks(tmp_path, log_dir, servers)
+        finally:
+            s3.stop()
+            redis.stop()
+
+    def run_blocks(self, tmp_path: Path, log_dir: Path, servers: dict[str, str]) -> None:
         for block in RUN_HERE:
-            result = run_block(block, tmp_path, log_dir)
+            result = run_block(block, tmp_path, log_dir, servers)
             assert result.returncode == 0, (
                 f"README.md line {block.line} ({block.section}):\n{result.stderr}"
             )
@@ -123,7 +146,19 @@ class TestReadme:
             if block.section == "Read a run":
                 assert result.stdout.splitlines()[-1] == "not yours"
                 assert "run completed" in result.stdout  # follow(lines=5) gave the last lines
+            if block.section == REDIS_SECTION:
+                assert "logged on this host, read from any host" in result.stdout
+            if block.section == ARCHIVE_SECTION:
+                self.check_archived(result.stdout, log_dir)
         assert not (tmp_path / "automation-logs").exists()
+
+    @staticmethod
+    def check_archived(stdout: str, log_dir: Path) -> None:
+        """The ended runs went to the store, left the disk, and read back from the store."""
+        archived = stdout.splitlines()[0]
+        assert archived.startswith("archived ['run_")
+        assert not (log_dir / "42" / "7").exists()  # delete=True removed the local runs
+        assert "run completed" in stdout  # their last lines, read back from the archive
 
     @staticmethod
     def check_logged_run(log_dir: Path) -> None:
