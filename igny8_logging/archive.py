@@ -155,6 +155,22 @@ def archive_runs(
         for run in runs:
             emit(ArchiveEvent("candidate", run.ref.run_id, run.ref.tenant_parts))
         return [run.ref.run_id for run in runs]
+    archived, failures = _archive_each(target, reader, runs, delete, emit)
+    if failures:
+        raise ArchiveError(failures, archived)
+    return archived
+
+
+def _archive_each(
+    target: ArchiveSource,
+    reader: RunLogReader,
+    runs: list[_Run],
+    delete: bool,
+    emit: Progress,
+) -> tuple[list[str], list[ArchiveFailure]]:
+    """Archive *runs* one by one: the ids archived, and the failures (a run that
+    fails is kept locally; after ``_UNREACHABLE_RUNS`` unreachable runs in a row
+    the rest are not tried)."""
     archived: list[str] = []
     failures: list[ArchiveFailure] = []
     unreachable = 0
@@ -177,9 +193,7 @@ def archive_runs(
             continue
         unreachable = 0
         archived.append(run.ref.run_id)
-    if failures:
-        raise ArchiveError(failures, archived)
-    return archived
+    return archived, failures
 
 
 def _unreachable(exc: BaseException) -> bool:

@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from _redis_server import RedisServer, require_redis_server
 
 import igny8_logging as igl
+
+if TYPE_CHECKING:
+    from _moto import MotoS3
 
 
 @pytest.fixture
@@ -96,6 +100,40 @@ def text_lines(path: Path) -> list[str]:
 def trace_events(path: Path) -> list[dict[str, Any]]:
     """Every line of a trace file, parsed (each must be valid JSON)."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+# -- S3 (moto's server) ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoS3]:
+    """moto's S3 server (the S3 stand-in: no cloud here), one per test module."""
+    from _moto import MotoS3
+
+    server = MotoS3()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto: MotoS3, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoS3]:
+    """The moto server, running, with the standard boto3 variables pointing at it."""
+    moto.start() if moto._server is None else None
+    for name, value in moto.env().items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    yield moto
+    if moto._server is None:
+        moto.start()
+
+
+@pytest.fixture
+def bucket(s3: MotoS3) -> str:
+    return s3.new_bucket()
 
 
 # -- a private redis-server (tests/_redis_server.py), never the shared 6379 --

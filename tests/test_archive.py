@@ -45,34 +45,6 @@ class OldClock(logging.Filter):
         return True
 
 
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoS3]:
-    server = MotoS3()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def s3(moto: MotoS3, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoS3]:
-    """The moto server, running, with the standard boto3 variables pointing at it."""
-    moto.start() if moto._server is None else None
-    for name, value in moto.env().items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    yield moto
-    if moto._server is None:
-        moto.start()
-
-
-@pytest.fixture
-def bucket(s3: MotoS3) -> str:
-    return s3.new_bucket()
-
-
 @pytest.fixture
 def url(bucket: str) -> str:
     return f"s3://{bucket}/{PREFIX}"
