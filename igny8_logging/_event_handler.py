@@ -19,7 +19,8 @@ from typing import Any
 from ._render import trace_event
 from ._report import FailureLog, write_stderr
 from ._routing import Route, route_of
-from ._trace import JsonBackend, trace_formatter
+from ._trace import JsonBackend
+from ._trace_backend import trace_formatter
 
 __all__ = ["RunEventHandler"]
 

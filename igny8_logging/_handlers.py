@@ -27,7 +27,8 @@ from ._ids import RUN_LOG, TRACE_FILE, default_base_dir, stage_file
 from ._render import formatted_text, text_formatter, trace_bytes
 from ._report import FailureLog, write_stderr
 from ._routing import ROUTE_ATTR, Route, route_of
-from ._trace import JsonBackend, TraceFormatter, trace_formatter
+from ._trace import JsonBackend, TraceFormatter
+from ._trace_backend import trace_formatter
 from ._watch import WATCHER
 
 __all__ = ["BaseRunHandler", "FsyncPolicy", "RunLogHandler", "StageLogHandler", "TraceHandler"]

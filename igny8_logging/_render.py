@@ -25,7 +25,8 @@ from typing import Any, Final
 
 from ._format import TextFormatter, make_line_safe, truncate_utf8
 from ._routing import Route
-from ._trace import JsonBackend, TraceFormatter, trace_formatter
+from ._trace import JsonBackend, TraceFormatter
+from ._trace_backend import trace_formatter
 from ._values import safe_str
 
 __all__ = [

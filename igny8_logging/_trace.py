@@ -22,7 +22,6 @@ integer past 64 bits).
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
@@ -32,7 +31,7 @@ from ._format import record_message, record_ts, truncate_utf8
 from ._routing import COMMON_KEYS, Route, field_items, route_of
 from ._values import message_of, plain, safe_str
 
-__all__ = ["COMMON_KEYS", "JsonBackend", "TraceFormatter", "dumps_json", "trace_formatter"]
+__all__ = ["COMMON_KEYS", "JsonBackend", "TraceFormatter", "dumps_json"]
 
 JsonBackend = Literal["auto", "json", "orjson"]
 #: A line is re-encoded with shortened fields when it grows past
@@ -176,32 +175,3 @@ class TraceFormatter(logging.Formatter):
             message = message_of(record)
             return dumps_json({"message": message, "level": record.levelname})[:-1].decode()
         return self.format_trace(record, route)[:-1]
-
-
-def trace_formatter(backend: str = "auto", max_record_bytes: int = 64 * 1024) -> TraceFormatter:
-    """The shared trace formatter on *backend*: ``"json"``, ``"orjson"`` or ``"auto"``.
-
-    ``"auto"`` is orjson when it is installed (extra ``fast``), else ``json``;
-    ``"orjson"`` without orjson is an ``ImportError``.  The bytes are the same.
-    """
-    if backend not in ("auto", "json", "orjson"):
-        raise ValueError(f"unknown json backend {backend!r}: use 'auto', 'json' or 'orjson'")
-    if backend == "auto":
-        try:
-            import orjson  # noqa: F401
-        except ImportError:
-            backend = "json"
-        else:
-            backend = "orjson"
-    return _formatter(backend, max_record_bytes)
-
-
-@functools.lru_cache(maxsize=16)
-def _formatter(backend: str, max_record_bytes: int) -> TraceFormatter:
-    if backend == "orjson":
-        from ._trace_orjson import OrjsonTraceFormatter
-
-        return OrjsonTraceFormatter(max_record_bytes)
-    from ._trace_json import JsonTraceFormatter
-
-    return JsonTraceFormatter(max_record_bytes)

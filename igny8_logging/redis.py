@@ -30,7 +30,8 @@ from ._redis_source import RedisSource
 from ._render import formatted_text, reaches_trace, render_trace
 from ._report import FailureLog
 from ._routing import Route, route_of
-from ._trace import JsonBackend, trace_formatter
+from ._trace import JsonBackend
+from ._trace_backend import trace_formatter
 
 if TYPE_CHECKING:
     import redis

@@ -34,8 +34,6 @@ PENDING: frozenset[str] = frozenset(
         "igny8_logging.demo",
         "igny8_logging._events",
         "igny8_logging._routing",
-        "igny8_logging._trace_json",
-        "igny8_logging._trace_orjson",
     }
 )
 

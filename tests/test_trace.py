@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 
 import igny8_logging as igl
-from igny8_logging._trace import COMMON_KEYS, trace_formatter
+from igny8_logging._trace import COMMON_KEYS
+from igny8_logging._trace_backend import trace_formatter
 
 RUN_ID = "run_20261129_013000_abcd1234"
 TS_RE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
@@ -86,17 +87,6 @@ def events_of(base_dir: Path, run: igl.RunLogger) -> list[dict[str, Any]]:
     account = "_" if run.account_id is None else str(run.account_id)
     site = "_" if run.site_id is None else str(run.site_id)
     return strict_events(base_dir / account / site / run.run_id / "run_trace.jsonl")
-
-
-class TestBackends:
-    """``json_backend`` picks the encoder: the standard library's ``json`` or orjson."""
-
-    def test_backend_choice(self) -> None:
-        assert trace_formatter("json").backend == "json"
-        assert trace_formatter("orjson").backend == "orjson"
-        assert trace_formatter("auto") is trace_formatter("orjson")  # orjson is installed
-        with pytest.raises(ValueError, match="json backend"):
-            trace_formatter("yaml")
 
 
 class TestCommonKeys:
