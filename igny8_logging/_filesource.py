@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from ._blobsource import BlobSource
-from ._files import open_file_at, open_tree_dir, subdirs
 from ._ids import MISSING, RunRef, check_tenant, default_base_dir, is_run_id
 from ._lines import FileBlob
+from ._opening import open_file_at, open_tree_dir, subdirs
 from ._sources import RunNotFound, is_run_file
 
 __all__ = ["FileSource", "is_tenant_part"]

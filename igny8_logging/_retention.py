@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NamedTuple
 
-from ._files import open_tree_dir
 from ._filesource import FileSource
 from ._ids import MISSING, TenantId, check_tenant
+from ._opening import open_tree_dir
 from ._reader import RunLogReader
 from ._sources import RunNotFound, tenant_parts
 

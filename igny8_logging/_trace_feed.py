@@ -16,8 +16,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 from ._events import RUN_END
-from ._files import open_tree_file
 from ._ids import TRACE_FILE, TenantId
+from ._opening import open_tree_file
 from ._reader import RunLogReader
 
 __all__ = ["poll_trace", "stored_lines"]

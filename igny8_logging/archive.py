@@ -34,9 +34,9 @@ from typing import BinaryIO, Final, Literal
 
 from ._archive_source import MANIFEST, ArchiveSource, Manifest, run_prefix
 from ._checksums import Digest, digest_stream
-from ._files import open_tree_dir
 from ._filesource import FileSource
 from ._ids import RunRef, TenantId
+from ._opening import open_tree_dir
 from ._reader import RunLogReader
 from ._retention import _remove_if_empty, _remove_run, cutoff, iter_ended_runs
 from ._s3 import S3Store, StoreError

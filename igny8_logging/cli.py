@@ -23,7 +23,6 @@ from typing import Final, TypedDict
 
 from . import _cli_args
 from ._display import CommandError, cell, columns, seconds, stage_table
-from ._files import open_tree_dir
 from ._ids import (
     MISSING,
     TRACE_FILE,
@@ -32,6 +31,7 @@ from ._ids import (
     is_run_id,
     run_started_at,
 )
+from ._opening import open_tree_dir
 from ._reader import RunLogReader, RunNotFound
 from ._retention import prune
 from ._trace_feed import poll_trace, stored_lines

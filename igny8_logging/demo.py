@@ -32,9 +32,9 @@ from ._demo_app import LOGGER, STAGE_SECONDS, DemoInterrupted, ProviderTimeout, 
 from ._demo_worker import EMBEDDED, Worker, check_broker
 from ._display import CommandError, stage_table
 from ._events import STAGE_COMPLETE, STAGE_ERROR
-from ._files import open_tree_dir
 from ._handlers import RunLogHandler, StageLogHandler, TraceHandler
 from ._ids import MISSING, RUN_LOG, TenantId
+from ._opening import open_tree_dir
 from ._progress import Progress
 from ._reader import RunLogReader
 from ._trace_feed import poll_trace

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from igny8_logging._files import FileTree, open_tree_dir, open_tree_file
+from igny8_logging._files import FileTree
+from igny8_logging._opening import open_tree_file
 
 RUN = ("7", "site", "run_20261129_013000_abcd1234")
 
@@ -230,22 +231,6 @@ class TestLinks:
             assert os.read(fd, 10) == b"ok\n"
         finally:
             os.close(fd)
-
-    def test_readers_refuse_links_too(self, tmp_path: Path, outside: Path) -> None:
-        root = tmp_path / "base"
-        (root / "7").mkdir(parents=True)
-        (root / "7" / "site").symlink_to(outside, target_is_directory=True)
-        with pytest.raises(OSError):
-            os.close(open_tree_dir(str(root), ("7", "site")))
-        (root / "8" / "s").mkdir(parents=True)
-        (root / "8" / "s" / "f").symlink_to(outside / "automation_run.log")
-        with pytest.raises(OSError):
-            os.close(open_tree_file(str(root), ("8", "s"), "f"))
-
-    def test_opening_without_create_does_not_create(self, tmp_path: Path) -> None:
-        with pytest.raises(FileNotFoundError):
-            open_tree_dir(str(tmp_path / "base"), RUN)
-        assert not (tmp_path / "base").exists()
 
 
 class TestFork:
