@@ -213,9 +213,10 @@ class RunState:
     sets the run's status (an unknown status reads as ``failed``); a stage is
     ``running`` from its first event, ``completed`` on ``stage_complete``, ``failed``
     on ``stage_error`` / ``stage_revoked``, ``running`` again on ``stage_start`` or
-    ``stage_retry``; once the run has ended a stage still running shows ``failed``
-    with error ``"run <status>"``; ``processed`` / ``credits_used`` come from the
-    stage's own events, else the sum of its parts'.
+    ``stage_retry`` (a late ``stage_retry`` never reopens a completed stage); once the run
+    has ended a stage still running shows ``failed`` with error ``"run <status>"``;
+    ``processed`` / ``credits_used`` come from the stage's own events, else the sum of
+    its parts'.
     """
 
     def __init__(
@@ -246,7 +247,10 @@ class RunState:
 
     def _stage_event(self, kind: str, event: Mapping[str, Any]) -> None:
         stage = self.stages.setdefault(_stage_key(event["stage"]), _Stage())
-        if kind in (STAGE_START, STAGE_RETRY):
+        if kind == STAGE_START or (kind == STAGE_RETRY and stage.status != "completed"):
+            # Celery signals task_retry after publishing the retry, so a retry's
+            # stage_retry can follow the retried attempt's stage_complete: it never
+            # reopens a completed stage.
             stage.status, stage.error = "running", None
             if kind == STAGE_START:
                 stage.name = _given(event, "stage_name", stage.name)

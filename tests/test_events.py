@@ -102,6 +102,12 @@ class TestStageRules:
         row = fold(events, RUN_ID)["stages"]["1"]
         assert (row["status"], row["error"]) == ("running", None)
 
+    def test_a_late_retry_does_not_reopen_a_completed_stage(self) -> None:
+        """Celery signals ``task_retry`` after it publishes the retry, which may finish first."""
+        events = [ev(STAGE_START, 3), ev(STAGE_START, 3), ev(STAGE_COMPLETE, 3), ev(STAGE_RETRY, 3)]
+        summary = fold([*events, {"event": "run_end", "status": "completed"}], RUN_ID)
+        assert summary["stages"]["3"]["status"] == "completed"
+
     def test_revoke_fails_the_stage(self) -> None:
         row = fold([ev(STAGE_START, 2), ev(STAGE_REVOKED, 2, reason="terminated")], RUN_ID)
         assert (row["stages"]["2"]["status"], row["stages"]["2"]["error"]) == (
