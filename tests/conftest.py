@@ -16,6 +16,9 @@ from _redis_server import RedisServer, require_redis_server
 
 import igny8_logging as igl
 
+#: The Celery stage tests' worker fixtures (``pipeline_prefork``, ``pipeline_threads``).
+pytest_plugins = ["_celery_stages"]
+
 if TYPE_CHECKING:
     from _moto import MotoS3
 

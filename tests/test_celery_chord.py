@@ -8,58 +8,18 @@ filesystem transport, Redis, RabbitMQ).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
-import pytest
-from _celery_env import Env, in_process_worker, one, prefork_worker, stage_events
-from celery import chain
+from _celery_env import Env, one, stage_events
+from _celery_stages import (
+    ITEM_SECONDS,
+    ITEMS,
+    ended,
+    publish,
+    ts,
+)
 
 import igny8_logging as igl
-from igny8_logging.celery import stage_chord
-
-PREFORK_KINDS = [
-    "filesystem-dictconfig",
-    pytest.param("redis", marks=pytest.mark.brokers),
-    pytest.param("rabbitmq", marks=pytest.mark.brokers),
-]
-ITEMS = 8
-ITEM_SECONDS = 0.1
-
-
-@pytest.fixture(scope="module", params=PREFORK_KINDS)
-def prefork(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Env]:
-    with prefork_worker(request.param, tmp_path_factory) as env:
-        yield env
-
-
-@pytest.fixture(scope="module")
-def threads(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    with in_process_worker(tmp_path_factory.mktemp("stages-threads"), "threads", 4) as env:
-        yield env
-
-
-def ts(event: dict[str, Any]) -> float:
-    return datetime.fromisoformat(event["ts"].replace("Z", "+00:00")).timestamp()
-
-
-def ended(events: list[dict[str, Any]]) -> bool:
-    return any(e["event"] == "run_end" for e in events)
-
-
-def publish(env: Env, run: igl.RunLogger, tag: str, fail_item: int | None = None) -> None:
-    t = env.task
-    parts = [t("s.item").si(tag, i, i == fail_item, ITEM_SECONDS) for i in range(ITEMS)]
-    with run.bound():
-        chain(
-            t("s.keywords").si(tag, ITEMS),
-            stage_chord(2, parts, t("s.clusters_done").s(tag), name="Clusters"),
-            t("s.ideas").s(tag),
-            t("s.finalize").s(tag),
-        ).apply_async(link_error=t("s.mark_failed").s())
 
 
 class TestStageChordPipeline:
@@ -67,8 +27,8 @@ class TestStageChordPipeline:
     its closer completes it with the elapsed time of the whole stage, and two runs in
     flight on one worker never mix."""
 
-    def test_two_runs_of_two_sites_at_once(self, prefork: Env) -> None:
-        env = prefork
+    def test_two_runs_of_two_sites_at_once(self, pipeline_prefork: Env) -> None:
+        env = pipeline_prefork
         runs = {"alpha": env.start_run(1, "site-a"), "beta": env.start_run(2, "site-b")}
         for tag, run in runs.items():
             publish(env, run, tag)
@@ -116,8 +76,8 @@ class TestStageChordPipeline:
         assert env.summary(run)["status"] == "completed"
         assert all(e["run_id"] == run.run_id for e in events)
 
-    def test_a_failing_part_fails_the_stage_once(self, prefork: Env) -> None:
-        env = prefork
+    def test_a_failing_part_fails_the_stage_once(self, pipeline_prefork: Env) -> None:
+        env = pipeline_prefork
         run = env.start_run(3, "site-c")
         publish(env, run, "gamma", fail_item=3)
         events = env.events_when(run, ended, "run_end")

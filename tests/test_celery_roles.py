@@ -6,66 +6,22 @@ started in this (the web) process and closed by a task there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
 
 import pytest
-from _celery_env import Env, in_process_worker, one, prefork_worker, stage_events, wait_until
+from _celery_env import Env, one, stage_events, wait_until
 from celery import chain
 
 import igny8_logging as igl
-from igny8_logging.celery import run_logger, stage_chord
-
-PREFORK_KINDS = [
-    "filesystem-dictconfig",
-    pytest.param("redis", marks=pytest.mark.brokers),
-    pytest.param("rabbitmq", marks=pytest.mark.brokers),
-]
-ITEMS = 8
-ITEM_SECONDS = 0.1
-
-
-@pytest.fixture(scope="module", params=PREFORK_KINDS)
-def prefork(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Env]:
-    with prefork_worker(request.param, tmp_path_factory) as env:
-        yield env
-
-
-@pytest.fixture(scope="module")
-def threads(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    with in_process_worker(tmp_path_factory.mktemp("stages-threads"), "threads", 4) as env:
-        yield env
-
-
-def ts(event: dict[str, Any]) -> float:
-    return datetime.fromisoformat(event["ts"].replace("Z", "+00:00")).timestamp()
-
-
-def ended(events: list[dict[str, Any]]) -> bool:
-    return any(e["event"] == "run_end" for e in events)
-
-
-def publish(env: Env, run: igl.RunLogger, tag: str, fail_item: int | None = None) -> None:
-    t = env.task
-    parts = [t("s.item").si(tag, i, i == fail_item, ITEM_SECONDS) for i in range(ITEMS)]
-    with run.bound():
-        chain(
-            t("s.keywords").si(tag, ITEMS),
-            stage_chord(2, parts, t("s.clusters_done").s(tag), name="Clusters"),
-            t("s.ideas").s(tag),
-            t("s.finalize").s(tag),
-        ).apply_async(link_error=t("s.mark_failed").s())
+from igny8_logging.celery import run_logger
 
 
 class TestStageScoping:
     """Only a body's children inherit its stage; a replacement takes the stage over;
     ``run_logger()`` is the task's run; a stage started elsewhere is not started again."""
 
-    def test_a_chain_link_leaves_the_stage(self, threads: Env) -> None:
-        env = threads
+    def test_a_chain_link_leaves_the_stage(self, pipeline_threads: Env) -> None:
+        env = pipeline_threads
         run = env.start_run(5, 1)
         with run.bound():
             chain(env.task("s.keywords").si("link", 1), env.task("t.note").si("next link")).delay()
@@ -73,8 +29,8 @@ class TestStageScoping:
         assert "[run] note: next link" in env.text(run)
         assert "next link" not in env.text(run, "stage_1.log")
 
-    def test_a_child_inside_a_stage_task_is_in_the_stage(self, threads: Env) -> None:
-        env = threads
+    def test_a_child_inside_a_stage_task_is_in_the_stage(self, pipeline_threads: Env) -> None:
+        env = pipeline_threads
         run = env.start_run(5, 2)
         with run.bound():
             env.task("s.parent").delay()
@@ -83,8 +39,8 @@ class TestStageScoping:
         assert stage_events(env.events(run), 5) == ["stage_start", "stage_complete"]
 
     @pytest.mark.parametrize("how", ["task", "chord"])
-    def test_replace_hands_the_stage_over(self, threads: Env, how: str) -> None:
-        env = threads
+    def test_replace_hands_the_stage_over(self, pipeline_threads: Env, how: str) -> None:
+        env = pipeline_threads
         run = env.start_run(5, f"replace-{how}")
         with run.bound():
             env.task("s.replacer").delay(how)
@@ -96,8 +52,8 @@ class TestStageScoping:
         replaced = "replacement runs" if how == "task" else "replacement closer"
         wait_until(lambda: replaced in env.text(run, "stage_4.log"), "the replacement's record")
 
-    def test_a_declared_part_logs_part_events_only(self, threads: Env) -> None:
-        env = threads
+    def test_a_declared_part_logs_part_events_only(self, pipeline_threads: Env) -> None:
+        env = pipeline_threads
         run = env.start_run(5, 7)
         with run.bound():
             env.task("s.declared_part").delay(1)
@@ -106,8 +62,8 @@ class TestStageScoping:
         assert part["processed"] == 2
         assert "[stage 7] declared part 1" in env.text(run, "stage_7.log")
 
-    def test_run_logger_inside_and_outside_a_run(self, threads: Env) -> None:
-        env = threads
+    def test_run_logger_inside_and_outside_a_run(self, pipeline_threads: Env) -> None:
+        env = pipeline_threads
         run = env.start_run(5, 8)
         assert env.task("s.probe").delay().get(timeout=20) is None
         assert run_logger() is None
@@ -120,8 +76,10 @@ class TestStageScoping:
         events = env.events_when(run, lambda ev: len(ev) >= 5, "the probes' events")
         assert [e["answer"] for e in events if e["event"] == "probe"] == [42, 42]
 
-    def test_a_stage_started_in_the_web_process_is_closed_by_a_task(self, prefork: Env) -> None:
-        env = prefork
+    def test_a_stage_started_in_the_web_process_is_closed_by_a_task(
+        self, pipeline_prefork: Env
+    ) -> None:
+        env = pipeline_prefork
         run = env.start_run(6, 6)
         run.stage_start(6, "Web", pending=1)
         before = datetime.now().timestamp()
