@@ -11,21 +11,26 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any, Final
 
 from . import _events as ev
 from . import _messages as msg
+from ._caller import caller_stacklevel
 from ._clock import RUN_KEY, clock
 from ._context import RunContext, current_run, make_context, reset_context, set_context
 from ._ids import Stage, TenantId, check_stage, new_run_id
+from ._records import log_record, plan_of
 from ._routing import FIELDS_ATTR, RECORD_ATTRS
 from ._stage_api import ExcInfo, StageApi, failures, repr_of
 
 __all__ = ["ExcInfo", "RunLogger", "start_run"]
 
 DEFAULT_LOGGER: Final = "igny8.automation"
+#: The keyword arguments of a logging call that the lean path takes (others: ``process``).
+_CALL_KWARGS: Final = frozenset({"extra", "exc_info", "stack_info", "stacklevel"})
 
 
 def _logger(logger: logging.Logger | str) -> logging.Logger:
@@ -56,6 +61,8 @@ class RunLogger(StageApi):
     def _init(self, logger: logging.Logger, context: RunContext) -> None:
         self.context = context
         logging.LoggerAdapter.__init__(self, logger, context.as_dict())
+        # The lean path (``_records``) unless a subclass changed ``process``.
+        self._plan = plan_of(context, logger) if type(self).process is RunLogger.process else None
         #: Set these inside ``with run.stage(...) as st`` for ``stage_complete``.
         self.processed: int | None = None
         self.credits_used: float | None = None
@@ -112,6 +119,73 @@ class RunLogger(StageApi):
         return type(self)._of(self.logger, bound)
 
     # -- LoggerAdapter -----------------------------------------------------------
+
+    def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self._log_call(logging.DEBUG, msg, args, kwargs)
+
+    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self._log_call(logging.INFO, msg, args, kwargs)
+
+    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self._log_call(logging.WARNING, msg, args, kwargs)
+
+    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self._log_call(logging.ERROR, msg, args, kwargs)
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        kwargs["exc_info"] = exc_info
+        self._log_call(logging.ERROR, msg, args, kwargs)
+
+    def critical(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self._log_call(logging.CRITICAL, msg, args, kwargs)
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if not isinstance(level, int):
+            if logging.raiseExceptions:
+                raise TypeError("level must be an integer")
+            return
+        self._log_call(level, msg, args, kwargs)
+
+    def _log_call(self, level: int, msg: object, args: tuple[object, ...], kwargs: Any) -> None:
+        """One logging call: the lean path (:mod:`._records`), else ``LoggerAdapter``'s."""
+        logger = self.logger
+        if not logger.isEnabledFor(level):
+            return
+        plan = self._plan
+        if kwargs:
+            given = kwargs.get("extra")
+            lean = len(kwargs) == 1 and given is not None
+            if not (lean or kwargs.keys() <= _CALL_KWARGS):
+                plan = None  # an unknown keyword: logging's own error
+        else:
+            given, lean = None, True
+        if plan is None or plan.logger is not logger:
+            msg, kwargs = self.process(msg, kwargs)
+            kwargs["stacklevel"] = (
+                caller_stacklevel(sys._getframe(0)) + kwargs.get("stacklevel", 1) - 1
+            )
+            logger.log(level, msg, *args, **kwargs)
+            return
+        made = plan.attrs(given) if given else None
+        if made is None and given:  # the library's own keys among them: process() merges
+            extra = self.process(msg, {"extra": given})[1]["extra"]
+            made = (extra, None)
+        attrs, route = made or (plan.ids, plan.route(plan.stage, None, {}))
+        if lean:
+            log_record(logger, level, msg, args, attrs, route, 3)
+        else:
+            log_record(
+                logger,
+                level,
+                msg,
+                args,
+                attrs,
+                route,
+                3,
+                kwargs.get("exc_info"),
+                kwargs.get("stack_info", False),
+                kwargs.get("stacklevel", 1),
+            )
 
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]

@@ -11,16 +11,20 @@ so the level is counted per call by skipping the library's frames, as
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from types import FrameType
 from typing import Final
 
-__all__ = ["caller_stacklevel"]
+__all__ = ["caller_stacklevel", "find_caller"]
 
 _PACKAGE_DIR: Final = os.path.dirname(os.path.normcase(os.path.abspath(__file__)))
 #: The modules whose frames stand between a user's call and ``Logger.log``.
-_API_MODULES: Final = frozenset({"_adapter.py", "_stage_api.py"})
+_API_MODULES: Final = frozenset({"_adapter.py", "_records.py", "_stage_api.py"})
 _CONTEXTLIB: Final = os.path.normcase(contextlib.contextmanager.__code__.co_filename)
+#: ``logging``'s own file: its frames (a ``LoggerAdapter`` around a ``RunLogger``) are skipped too.
+_LOGGING: Final = os.path.normcase(os.path.abspath(logging.__file__))
+_UNKNOWN: Final = ("(unknown file)", 0, "(unknown function)")
 _library_files: dict[str, bool] = {}
 
 
@@ -28,7 +32,7 @@ def _is_library(filename: str) -> bool:
     known = _library_files.get(filename)
     if known is None:
         path = os.path.normcase(os.path.abspath(filename))
-        known = path == _CONTEXTLIB or (
+        known = path in (_CONTEXTLIB, _LOGGING) or (
             os.path.dirname(path) == _PACKAGE_DIR and os.path.basename(path) in _API_MODULES
         )
         if len(_library_files) < 4096:
@@ -49,3 +53,27 @@ def caller_stacklevel(frame: FrameType | None) -> int:
         caller = caller.f_back
         level += 1
     return level + 1 if caller is not None else level
+
+
+def find_caller(frame: FrameType | None, stacklevel: int = 1) -> tuple[str, int, str]:
+    """``Logger.findCaller`` for a record made by the library, *frame* being the first candidate.
+
+    The caller is *frame*, or the first frame above it that is not the
+    library's (nor ``logging``'s); a *stacklevel* above 1 goes that many frames
+    further, as ``Logger.log``'s does.  ``logging._srcfile = None`` (caller
+    lookup switched off, as some applications do for speed) gives logging's
+    "unknown" location.
+    """
+    if logging._srcfile is None:
+        return _UNKNOWN
+    caller = frame
+    while caller is not None and _is_library(caller.f_code.co_filename):
+        caller = caller.f_back
+    while stacklevel > 1 and caller is not None and caller.f_back is not None:
+        caller = caller.f_back
+        if not _is_library(caller.f_code.co_filename):
+            stacklevel -= 1
+    if caller is None:
+        return _UNKNOWN
+    code = caller.f_code
+    return code.co_filename, caller.f_lineno, code.co_name

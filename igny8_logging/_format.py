@@ -33,6 +33,8 @@ __all__ = [
 
 #: What a continuation line starts with.
 INDENT: Final = "  "
+#: Events whose fields the text line does not show (the lifecycle's have their own message).
+_NO_FIELDS: Final = LIFECYCLE | {LOG}
 
 # Line breaks str.splitlines() honours, and other C0/C1 controls except TAB.
 _BREAKS_RE: Final = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
@@ -144,6 +146,44 @@ def message_with_traceback(
     return text
 
 
+def _pairs(items: list[tuple[str, Any]]) -> str:
+    """A custom event's fields as ``key=value`` text (values as :func:`_short` shows them)."""
+    shown = []
+    for key, value in items:
+        kind = type(value)
+        if kind is str:
+            if value and " " not in value:
+                shown.append(f"{key}={value}")
+                continue
+            if value.isprintable() and '"' not in value and "\\" not in value:
+                shown.append(f'{key}="{value}"')
+                continue
+        elif kind is int:
+            if -(10**18) < value < 10**18:
+                shown.append(f"{key}={value}")
+                continue
+        elif kind is float and value - value == 0.0:  # finite
+            shown.append(f"{key}={value!r}")
+            continue
+        shown.append(f"{key}={_short(value)}")
+    return " ".join(shown)
+
+
+def _run_header(record: logging.LogRecord, route: Route) -> str:
+    """The header lines of ``run_start``: the run, its tenant, start, host, pid, metadata."""
+    fields = route.fields
+    header = {
+        "run_id": route.run_id,
+        "account": route.account_id,
+        "site": route.site_id,
+        "started": iso_utc(record.created, record.msecs),
+        "host": fields.get("host"),
+        "pid": fields.get("pid"),
+        "metadata": fields.get("metadata"),
+    }
+    return "".join(f"\n{key}: {_short(value)}" for key, value in header.items())
+
+
 class TextFormatter(logging.Formatter):
     """The default text layout of the run and stage logs.
 
@@ -166,34 +206,15 @@ class TextFormatter(logging.Formatter):
             text = message_with_traceback(record, self, route)
         else:
             text = route.message or record_message(record, route)
-        if len(text) > self.max_record_bytes >> 2:  # else it cannot exceed the limit
-            text = truncate_utf8(text, self.max_record_bytes)
-        event, fields = route.event, route.fields
+        limit = self.max_record_bytes
+        if len(text) > limit >> 2:  # else it cannot exceed the limit
+            text = truncate_utf8(text, limit)
+        event = route.event
         if event == RUN_START:
-            header = {
-                "run_id": route.run_id,
-                "account": route.account_id,
-                "site": route.site_id,
-                "started": iso_utc(record.created, record.msecs),
-                "host": fields.get("host"),
-                "pid": fields.get("pid"),
-                "metadata": fields.get("metadata"),
-            }
-            head = "".join(f"\n{key}: {_short(value)}" for key, value in header.items())
-            text += truncate_utf8(head, self.max_record_bytes)
-        elif event is not None and fields and event not in LIFECYCLE and event != LOG:
-            shown = []
-            for key, value in field_items(route):
-                kind = type(value)
-                if (kind is int and -(10**18) < value < 10**18) or (
-                    kind is str and value and value.isalnum()
-                ):
-                    shown.append(f"{key}={value}")
-                else:
-                    shown.append(f"{key}={_short(value)}")
-            pairs = " ".join(shown)
-            text = f"{text} {truncate_utf8(pairs, self.max_record_bytes)}"
-        return text
+            return text + truncate_utf8(_run_header(record, route), limit)
+        if event is None or event in _NO_FIELDS or not route.fields:
+            return text
+        return f"{text} {truncate_utf8(_pairs(field_items(route)), limit)}"
 
     def format(self, record: logging.LogRecord) -> str:
         """Plain ``logging.Formatter`` interface: the line without its newline."""
@@ -204,10 +225,13 @@ class TextFormatter(logging.Formatter):
 
     def format_record(self, record: logging.LogRecord, route: Route) -> str:
         """One record as its full text, ending with a newline."""
-        body = make_line_safe(self.format_body(record, route))
-        head = self._heads.get((record.levelname, route.stage))
+        body = self.format_body(record, route)
+        if not body.isprintable():  # a line break or a control character
+            body = make_line_safe(body)
+        levelname = record.levelname
+        head = self._heads.get((levelname, route.stage))
         if head is None:
-            head = f" {record.levelname:<7} {self.where(route.stage)} "
+            head = f" {levelname:<7} {self.where(route.stage)} "
             if len(self._heads) < 1024:
-                self._heads[(record.levelname, route.stage)] = head
+                self._heads[(levelname, route.stage)] = head
         return f"{route.ts or record_ts(record, route)}{head}{body}\n"

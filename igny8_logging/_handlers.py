@@ -24,7 +24,7 @@ from typing import Final, Literal, get_args
 from ._events import SYNC_EVENTS
 from ._files import FileTree
 from ._ids import RUN_LOG, TRACE_FILE, default_base_dir, stage_file
-from ._render import formatted_text, text_formatter, trace_bytes
+from ._render import formatted_text, text_bytes, text_formatter, trace_bytes
 from ._report import FailureLog, write_stderr
 from ._routing import ROUTE_ATTR, Route, route_of
 from ._trace import JsonBackend, TraceFormatter
@@ -178,7 +178,11 @@ class BaseRunHandler(logging.Handler):
 
 class _TextHandler(BaseRunHandler):
     def render(self, record: logging.LogRecord, route: Route) -> bytes:
-        return formatted_text(self.formatter, record, route, self.max_record_bytes)
+        formatter = self.formatter
+        if formatter is None:  # the library's layout, made once per record for every file
+            data = route.rendered.get(self._text)
+            return text_bytes(self._text, record, route) if data is None else data
+        return formatted_text(formatter, record, route, self.max_record_bytes)
 
 
 class RunLogHandler(_TextHandler):

@@ -28,6 +28,8 @@ __all__ = [
     "ROUTE_ATTR",
     "ROUTING_KEYS",
     "Route",
+    "checked_ref",
+    "checked_stage",
     "field_items",
     "make_route",
     "route_of",
@@ -112,7 +114,7 @@ _refs: dict[tuple[object, ...], tuple[RunRef, tuple[str, ...]]] = {}
 _stages: dict[tuple[object, type], Stage] = {}
 
 
-def _checked_ref(run_id: object, account: object, site: object) -> tuple[RunRef, tuple[str, ...]]:
+def checked_ref(run_id: object, account: object, site: object) -> tuple[RunRef, tuple[str, ...]]:
     """``RunRef.checked`` and the run folder's parts, cached for plain str/int/None ids.
 
     A record of a run seen before skips the validation; only valid ids are
@@ -133,7 +135,8 @@ def _checked_ref(run_id: object, account: object, site: object) -> tuple[RunRef,
     return made
 
 
-def _checked_stage(stage: object) -> Stage:
+def checked_stage(stage: object) -> Stage:
+    """``check_stage``, cached for plain int / str stages."""
     kind = type(stage)
     if kind is int or kind is str:
         hit = _stages.get((stage, kind))
@@ -193,10 +196,10 @@ def route_of(record: logging.LogRecord) -> Route | None:
         account = context.account_id if account is _UNSET else account
         site = context.site_id if site is _UNSET else site
         stage = context.stage if stage is _UNSET else stage
-    ref, parts = _checked_ref(
+    ref, parts = checked_ref(
         run_id, None if account is _UNSET else account, None if site is _UNSET else site
     )
-    stage = None if stage is _UNSET or stage is None else _checked_stage(stage)
+    stage = None if stage is _UNSET or stage is None else checked_stage(stage)
     event = d.get("event")
     if event is not None and type(event) is not str:
         event = _event_name(event)

@@ -31,6 +31,7 @@ from ._caller import caller_stacklevel
 from ._clock import RUN_KEY, clock
 from ._context import RunContext
 from ._ids import Stage, run_started_at
+from ._records import RunPlan, log_record
 from ._report import FailureLog
 from ._routing import FIELDS_ATTR
 
@@ -105,6 +106,8 @@ class StageApi(logging.LoggerAdapter[logging.Logger]):
     """The lifecycle events of a run; :class:`~igny8_logging.RunLogger` adds the binding."""
 
     context: RunContext
+    #: The lean path's shared ids (``None``: the standard ``Logger.log`` path).
+    _plan: RunPlan | None
     #: The stage API's failure counts, per method name (``RunLogger.failures.counts``).
     failures: ClassVar[FailureLog] = failures
 
@@ -117,7 +120,8 @@ class StageApi(logging.LoggerAdapter[logging.Logger]):
         fields: dict[str, Any],
         exc_info: _SysExcInfo | None = None,
     ) -> None:
-        if not self.logger.isEnabledFor(level):
+        logger = self.logger
+        if not logger.isEnabledFor(level):
             return
         context = self.context
         extra = {
@@ -128,8 +132,13 @@ class StageApi(logging.LoggerAdapter[logging.Logger]):
             "event": event,
             FIELDS_ATTR: fields,
         }
+        plan = self._plan
+        if plan is not None and plan.logger is logger:
+            route = plan.route(extra["stage"], event, fields)
+            log_record(logger, level, message, (), extra, route, 2, exc_info)
+            return
         stacklevel = caller_stacklevel(sys._getframe(0))
-        self.logger.log(level, message, exc_info=exc_info, extra=extra, stacklevel=stacklevel)
+        logger.log(level, message, exc_info=exc_info, extra=extra, stacklevel=stacklevel)
 
     @best_effort
     def stage_start(

@@ -361,7 +361,7 @@ class TestExtra:
         run = igl.RunLogger.attach(run_logger, RUN_ID)
         clash = {"name": "n", "module": "m", "message": "x", "asctime": "t", "args": "a"}
         run.warning("fine", extra=clash)
-        run.info("fine too", extra={1: "non-str key"})  # type: ignore[dict-item]
+        run.info("fine too", extra={1: "non-str key"})
         (event,) = events(base_dir, run)
         assert event["message"] == "fine"
         assert (event["name"], event["module"], event["args"]) == ("n", "m", "a")
