@@ -33,7 +33,7 @@ __all__ = [
 
 #: What a continuation line starts with.
 INDENT: Final = "  "
-#: Events whose fields the text line does not show (the lifecycle's have their own message).
+#: Events whose fields the text line does not show (the lifecycle's are in its message).
 _NO_FIELDS: Final = LIFECYCLE | {LOG}
 
 # Line breaks str.splitlines() honours, and other C0/C1 controls except TAB.
@@ -205,16 +205,25 @@ class TextFormatter(logging.Formatter):
         if record.exc_info or record.exc_text or record.stack_info:
             text = message_with_traceback(record, self, route)
         else:
-            text = route.message or record_message(record, route)
+            message = route.message
+            if message is None:
+                message = route.message = message_of(record)
+            text = message
         limit = self.max_record_bytes
         if len(text) > limit >> 2:  # else it cannot exceed the limit
             text = truncate_utf8(text, limit)
         event = route.event
+        if event is None:
+            return text
         if event == RUN_START:
             return text + truncate_utf8(_run_header(record, route), limit)
-        if event is None or event in _NO_FIELDS or not route.fields:
+        if not route.fields or event in _NO_FIELDS:
             return text
-        return f"{text} {truncate_utf8(_pairs(field_items(route)), limit)}"
+        items = route.items
+        pairs = _pairs(field_items(route) if items is None else items)
+        if len(pairs) > limit >> 2:
+            pairs = truncate_utf8(pairs, limit)
+        return f"{text} {pairs}"
 
     def format(self, record: logging.LogRecord) -> str:
         """Plain ``logging.Formatter`` interface: the line without its newline."""
@@ -234,4 +243,7 @@ class TextFormatter(logging.Formatter):
             head = f" {levelname:<7} {self.where(route.stage)} "
             if len(self._heads) < 1024:
                 self._heads[(levelname, route.stage)] = head
-        return f"{route.ts or record_ts(record, route)}{head}{body}\n"
+        ts = route.ts
+        if ts is None:  # one multiplication, not LogRecord.msecs: the same ms in every file
+            ts = route.ts = iso_utc(record.created)
+        return f"{ts}{head}{body}\n"

@@ -126,9 +126,18 @@ def check_stage(value: object) -> Stage:
     )
 
 
+_stage_files: dict[tuple[type, Stage], str] = {}
+
+
 def stage_file(stage: Stage) -> str:
     """The file name of a (validated) stage's log: ``stage_{stage}.log``."""
-    return f"stage_{stage}.log"
+    key = (type(stage), stage)
+    name = _stage_files.get(key)
+    if name is None:
+        name = f"stage_{stage}.log"
+        if len(_stage_files) < 1024:
+            _stage_files[key] = name
+    return name
 
 
 def run_started_at(run_id: str) -> datetime | None:

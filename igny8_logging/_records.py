@@ -6,7 +6,8 @@ check against the record's own attributes, and then the first handler routing
 the record again from those attributes.  A ``RunLogger`` knows its run's
 validated ids, so :func:`log_record` builds the record itself: the logger's
 caller (the first frame that is not the library's, :func:`._caller.find_caller`), the
-current record factory (``logging.setLogRecordFactory`` is honoured), the
+current record factory (``logging.setLogRecordFactory`` is honoured; the stock
+one without its per-call path parsing, :mod:`._logrecord`), the
 attributes in one ``update``, and the :class:`~._routing.Route` attached
 (:data:`~._routing.ROUTE_ATTR`), so that every handler skips routing.  The
 record is then given to ``logger.handle``: the logger's filters, its handlers
@@ -25,6 +26,7 @@ from typing import Any, Final
 
 from ._caller import caller_stacklevel, find_caller
 from ._context import RunContext
+from ._logrecord import make_record
 from ._routing import (
     FIELDS_ATTR,
     RECORD_ATTRS,
@@ -89,17 +91,20 @@ class RunPlan:
         that are not ``str`` are kept as fields (:data:`FIELDS_ATTR`).  ``None``
         when *given* holds the library's own keys (left to ``process``).
         """
-        if not isinstance(given, Mapping):
+        if type(given) is not dict and not isinstance(given, Mapping):
             return self.ids, self.route(self.stage, None, {})
         if FIELDS_ATTR in given or ROUTE_ATTR in given:
             return None
-        try:
-            "".join(given)  # raises TypeError unless every key is a str
-            plain = RECORD_ATTRS.isdisjoint(given)
-        except TypeError:
-            plain = False
+        fields: dict[str, Any] = {}
+        plain = RECORD_ATTRS.isdisjoint(given)
         if plain:
-            fields = {k: v for k, v in given.items() if k not in ROUTING_KEYS and k[:1] != "_"}
+            for key, value in given.items():
+                if type(key) is not str:
+                    plain = False
+                    break
+                if key not in ROUTING_KEYS and key[:1] != "_":
+                    fields[key] = value
+        if plain:
             attrs = {**given, **self.ids}
         else:
             attrs, fields = self._split(given)
@@ -174,8 +179,7 @@ def log_record(
             exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
         elif not isinstance(exc_info, tuple):
             exc_info = sys.exc_info()
-    factory = logging.getLogRecordFactory()
-    record = factory(logger.name, level, fn, lno, msg, args, exc_info, func, sinfo)
+    record = make_record(logger.name, level, fn, lno, msg, args, exc_info, func, sinfo)
     d = record.__dict__
     d.update(attrs)
     if route is not None:

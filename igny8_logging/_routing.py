@@ -16,9 +16,11 @@ when it was made) may attach one with :func:`make_route`:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from itertools import islice
 from typing import Any, Final
 
-from ._context import current_run
+from ._context import current_run, current_run_get
 from ._ids import RunRef, Stage, check_stage
 
 __all__ = [
@@ -47,7 +49,6 @@ _INIT_KEYS: Final = tuple(logging.LogRecord("", 0, "", 0, "", (), None).__dict__
 #: the one copy of that set (the adapter imports it).
 RECORD_ATTRS: Final = frozenset(_INIT_KEYS) | {"message", "asctime", "taskName"}
 _SKIP: Final = RECORD_ATTRS | ROUTING_KEYS
-_UNSET: Final[Any] = object()
 #: The keys every trace line starts with, in order.
 COMMON_KEYS: Final = ("ts", "event", "level", "run_id", "account_id", "site_id", "stage", "message")
 _COMMON: Final = frozenset(COMMON_KEYS)
@@ -106,23 +107,26 @@ def make_route(
     return Route(ref, stage, event, fields, ref.parts if parts is None else parts)
 
 
-_REF_TYPES: Final = (str, int, type(None))
+#: The id types whose validation is cached (exact types: ``True`` or ``1.0`` never hit ``1``).
+_PLAIN: Final = frozenset({str, int, type(None)})
 _MAX_CACHED: Final = 1024
-#: Validated refs and their folders by (run id, account, site and their types).
+#: Validated refs and their folders by (run id, account, site).
 _refs: dict[tuple[object, ...], tuple[RunRef, tuple[str, ...]]] = {}
-#: Validated stages by (value, type).
-_stages: dict[tuple[object, type], Stage] = {}
+#: Validated stages by value.
+_stages: dict[object, Stage] = {}
+#: What a record's (run id, account, site, stage) route to: ref, folder, stage.
+_places: dict[tuple[object, ...], tuple[RunRef, tuple[str, ...], Stage | None]] = {}
 
 
 def checked_ref(run_id: object, account: object, site: object) -> tuple[RunRef, tuple[str, ...]]:
     """``RunRef.checked`` and the run folder's parts, cached for plain str/int/None ids.
 
-    A record of a run seen before skips the validation; only valid ids are
-    cached, keyed with their types so that ``1`` and ``"1"`` stay apart.
+    A record of a run seen before skips the validation; only valid ids of the
+    exact types str / int / None are cached (no other type compares equal to them).
     """
-    cacheable = type(run_id) is str and type(account) in _REF_TYPES and type(site) in _REF_TYPES
+    cacheable = type(run_id) is str and type(account) in _PLAIN and type(site) in _PLAIN
     if cacheable:
-        key = (run_id, account, site, type(account), type(site))
+        key = (run_id, account, site)
         hit = _refs.get(key)
         if hit is not None:
             return hit
@@ -139,15 +143,39 @@ def checked_stage(stage: object) -> Stage:
     """``check_stage``, cached for plain int / str stages."""
     kind = type(stage)
     if kind is int or kind is str:
-        hit = _stages.get((stage, kind))
+        hit = _stages.get(stage)
         if hit is not None:
             return hit
         checked = check_stage(stage)
         if len(_stages) >= _MAX_CACHED:
             _stages.clear()
-        _stages[(stage, kind)] = checked
+        _stages[stage] = checked
         return checked
     return check_stage(stage)
+
+
+def _place(
+    run_id: object, account: object, site: object, stage: object
+) -> tuple[RunRef, tuple[str, ...], Stage | None]:
+    """The validated ref, folder and stage of a record's ids (``ValueError`` when invalid)."""
+    plain = (
+        type(run_id) is str
+        and type(account) in _PLAIN
+        and type(site) in _PLAIN
+        and type(stage) in _PLAIN
+    )
+    if plain:
+        key = (run_id, account, site, stage)
+        hit = _places.get(key)
+        if hit is not None:
+            return hit
+    ref, parts = checked_ref(run_id, account, site)
+    place = (ref, parts, None if stage is None else checked_stage(stage))
+    if plain:
+        if len(_places) >= _MAX_CACHED:
+            _places.clear()
+        _places[key] = place
+    return place
 
 
 _TAIL: Final = len(_INIT_KEYS)
@@ -156,12 +184,13 @@ _LAST: Final = _INIT_KEYS[-1]
 
 def _fields(record_dict: dict[str, Any]) -> dict[str, Any]:
     """The record's ``extra`` keys that are fields (not routing keys, not private)."""
-    keys = list(record_dict)
     # extra= keys follow LogRecord.__init__'s own in the dict: look only at those,
     # unless something (a record factory) changed the order.
-    tail = keys[_TAIL:] if len(keys) > _TAIL and keys[_TAIL - 1] == _LAST else keys
+    keys: Iterator[str] = islice(record_dict, _TAIL - 1, None)
+    if next(keys, None) != _LAST:
+        keys = iter(record_dict)
     extra: dict[str, Any] = {}
-    for key in tail:
+    for key in keys:
         if key not in _SKIP and key[:1] != "_":
             extra[key] = record_dict[key]
     named = record_dict.get(FIELDS_ATTR)
@@ -180,7 +209,7 @@ def route_of(record: logging.LogRecord) -> Route | None:
     cached = d.get(ROUTE_ATTR)
     if cached is not None:
         return cached or None
-    context = current_run()
+    context = current_run_get()
     run_id = d.get("run_id")
     if run_id is None:
         if context is None:
@@ -189,17 +218,14 @@ def route_of(record: logging.LogRecord) -> Route | None:
         run_id = context.run_id
     elif context is not None and context.run_id != run_id:
         context = None
-    account = d.get("account_id", _UNSET)
-    site = d.get("site_id", _UNSET)
-    stage = d.get("stage", _UNSET)
+    account = d.get("account_id")
+    site = d.get("site_id")
+    stage = d.get("stage")
     if context is not None:
-        account = context.account_id if account is _UNSET else account
-        site = context.site_id if site is _UNSET else site
-        stage = context.stage if stage is _UNSET else stage
-    ref, parts = checked_ref(
-        run_id, None if account is _UNSET else account, None if site is _UNSET else site
-    )
-    stage = None if stage is _UNSET or stage is None else checked_stage(stage)
+        account = context.account_id if "account_id" not in d else account
+        site = context.site_id if "site_id" not in d else site
+        stage = context.stage if "stage" not in d else stage
+    ref, parts, stage = _place(run_id, account, site, stage)
     event = d.get("event")
     if event is not None and type(event) is not str:
         event = _event_name(event)
@@ -222,6 +248,8 @@ def field_items(route: Route) -> list[tuple[str, Any]]:
     gets ``_`` appended until it is free, in the trace and the text logs alike.
     """
     items = route.items
+    if items is None and _COMMON.isdisjoint(route.fields):  # the usual case: no name taken
+        items = route.items = list(route.fields.items())
     if items is None:
         items = []
         taken: set[str] | None = None

@@ -27,7 +27,7 @@ import logging
 import re
 from typing import Any, Final, Literal
 
-from ._format import record_message, record_ts, truncate_utf8
+from ._format import iso_utc, truncate_utf8
 from ._routing import COMMON_KEYS, Route, field_items, route_of
 from ._values import message_of, plain, safe_str
 
@@ -99,6 +99,9 @@ class TraceFormatter(logging.Formatter):
     def __init__(self, max_record_bytes: int = 64 * 1024) -> None:
         super().__init__()
         self.max_record_bytes = max_record_bytes
+        #: A line longer than this is re-encoded with its fields shortened.
+        self._budget = max_record_bytes * _LINE_FACTOR + 4096
+        self._stock_data = type(self).event_data is TraceFormatter.event_data
 
     def event_data(self, record: logging.LogRecord, route: Route) -> dict[str, Any]:
         """The mapping written for *record* (common keys first, then fields)."""
@@ -107,12 +110,17 @@ class TraceFormatter(logging.Formatter):
 
     def _event_data(self, record: logging.LogRecord, route: Route) -> tuple[dict[str, Any], bool]:
         limit = self.max_record_bytes
-        message = route.message or record_message(record, route)
+        message = route.message
+        if message is None:
+            message = route.message = message_of(record)
         if len(message) > limit >> 2:  # else it cannot exceed the limit
             message = truncate_utf8(message, limit)
+        ts = route.ts
+        if ts is None:  # one multiplication, not LogRecord.msecs: the same ms in every file
+            ts = route.ts = iso_utc(record.created)
         ref = route.ref
         data: dict[str, Any] = {
-            "ts": route.ts or record_ts(record, route),
+            "ts": ts,
             "event": route.event or "log",
             "level": record.levelname,
             "run_id": ref.run_id,
@@ -123,7 +131,8 @@ class TraceFormatter(logging.Formatter):
         }
         short = limit // 4  # a str this long cannot exceed the limit in UTF-8
         slow = False
-        for key, value in field_items(route):
+        items = route.items
+        for key, value in field_items(route) if items is None else items:
             kind = type(value)
             if kind is str:
                 data[key] = value if len(value) <= short else truncate_utf8(value, limit)
@@ -149,14 +158,13 @@ class TraceFormatter(logging.Formatter):
 
     def format_line(self, record: logging.LogRecord, route: Route) -> bytes:
         """One trace line as bytes, newline included."""
-        if type(self).event_data is TraceFormatter.event_data:
+        if self._stock_data:
             data, slow = self._event_data(record, route)
         else:  # overridden: honour it, and make what it returns plain
             data = {str(key): plain(value) for key, value in self.event_data(record, route).items()}
             slow = True
         line = self.encode(data, slow)
-        budget = self.max_record_bytes * _LINE_FACTOR + 4096
-        if len(line) > budget:
+        if len(line) > self._budget:
             share = max(self.max_record_bytes // max(len(data), 1), 256)
             for key in list(data)[len(COMMON_KEYS) :]:
                 value = data[key]

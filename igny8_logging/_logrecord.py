@@ -1,0 +1,170 @@
+"""A stock ``logging.LogRecord``, made without its ``__init__``'s per-call path parsing.
+
+``LogRecord.__init__`` splits the caller's path (``os.path.basename`` and
+``splitext``, in Python) and looks up the level name on every record: most of
+a record's cost when nothing else is done.  :func:`make_record` builds the same
+object — same class, same attributes in the same order, the same values — with
+the file name and module of each path worked out once.  It is used only while
+the record factory is ``logging.LogRecord`` itself (``setLogRecordFactory``
+with anything else: that factory is called), and only on the Python versions
+whose ``__init__`` it follows: at import it builds one record both ways and
+falls back to the class itself if they differ (:data:`FAITHFUL`).
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import logging
+import os
+import sys
+import threading
+import time
+from typing import Any, Final
+
+__all__ = ["FAITHFUL", "make_record"]
+
+_LogRecord: Final = logging.LogRecord
+_new: Final = object.__new__
+_level_names: Final = logging._levelToName
+_get_level_name: Final = logging.getLevelName
+_NS: Final = sys.version_info >= (3, 13)  # created from time.time_ns(), as 3.13 does
+_TASKS: Final = sys.version_info >= (3, 12)  # taskName
+_MAX_PATHS: Final = 4096
+#: (filename, module) by pathname.
+_paths: dict[object, tuple[Any, Any]] = {}
+
+
+def _names_of(pathname: Any) -> tuple[Any, Any]:
+    names = _paths.get(pathname)
+    if names is None:
+        try:
+            filename = os.path.basename(pathname)
+            names = (filename, os.path.splitext(filename)[0])
+        except (TypeError, ValueError, AttributeError):
+            names = (pathname, "Unknown module")
+        if type(pathname) is str and len(_paths) < _MAX_PATHS:
+            _paths[pathname] = names
+    return names
+
+
+def _process_name() -> str | None:
+    if not logging.logMultiprocessing:
+        return None
+    mp = sys.modules.get("multiprocessing")
+    if mp is not None:
+        try:
+            name: str = mp.current_process().name
+            return name
+        except Exception:
+            pass
+    return "MainProcess"
+
+
+def _task_name() -> str | None:
+    if not getattr(logging, "logAsyncioTasks", False):
+        return None
+    asyncio = sys.modules.get("asyncio")
+    if asyncio:
+        try:
+            name: str = asyncio.current_task().get_name()
+            return name
+        except Exception:
+            pass
+    return None
+
+
+def _times() -> tuple[float, float, float]:
+    """``created``, ``msecs`` and ``relativeCreated`` as this Python's ``LogRecord`` has them."""
+    if _NS:
+        ns = time.time_ns()
+        created = ns / 1e9
+        msecs = (ns % 1_000_000_000) // 1_000_000 + 0.0
+        if msecs == 999.0 and int(created) != ns // 1_000_000_000:
+            msecs = 0.0
+        return created, msecs, (ns - logging._startTime) / 1e6  # type: ignore[attr-defined]
+    ct = time.time()
+    start: float = logging._startTime  # type: ignore[attr-defined]
+    return ct, int((ct - int(ct)) * 1000) + 0.0, (ct - start) * 1000
+
+
+def _built(
+    name: str,
+    level: int,
+    pathname: str,
+    lineno: int,
+    msg: object,
+    args: Any,
+    exc_info: Any,
+    func: str | None = None,
+    sinfo: str | None = None,
+) -> logging.LogRecord:
+    """``logging.LogRecord(...)``, built attribute by attribute (see the module docstring)."""
+    created, msecs, relative = _times()
+    if args and len(args) == 1 and isinstance(args[0], collections.abc.Mapping) and args[0]:
+        args = args[0]
+    filename, module = _names_of(pathname)
+    threads = logging.logThreads
+    record = _new(_LogRecord)
+    record.__dict__ = {
+        "name": name,
+        "msg": msg,
+        "args": args,
+        "levelname": _level_names.get(level) or _get_level_name(level),
+        "levelno": level,
+        "pathname": pathname,
+        "filename": filename,
+        "module": module,
+        "exc_info": exc_info,
+        "exc_text": None,
+        "stack_info": sinfo,
+        "lineno": lineno,
+        "funcName": func,
+        "created": created,
+        "msecs": msecs,
+        "relativeCreated": relative,
+        "thread": threading.get_ident() if threads else None,
+        "threadName": threading.current_thread().name if threads else None,
+        "processName": _process_name(),
+        "process": os.getpid() if logging.logProcesses else None,
+    }
+    if _TASKS:
+        record.__dict__["taskName"] = _task_name()
+    return record
+
+
+def _faithful() -> bool:
+    """Whether :func:`_built` makes what this Python's ``LogRecord`` makes."""
+    try:
+        for args in ((), (1, "a"), ({"k": 1},)):
+            given = ("n", logging.WARNING, "/a/b/c.py", 7, "m %s", args, None, "f", None)
+            ours, theirs = _built(*given).__dict__, _LogRecord(*given).__dict__
+            if list(ours) != list(theirs):
+                return False
+            moving = {"created", "msecs", "relativeCreated"}
+            if any(ours[key] != theirs[key] for key in ours if key not in moving):
+                return False
+    except Exception:
+        return False
+    return True
+
+
+#: Whether this Python's ``LogRecord`` is the one :func:`make_record` follows.
+FAITHFUL: Final = _faithful()
+
+
+def make_record(
+    name: str,
+    level: int,
+    pathname: str,
+    lineno: int,
+    msg: object,
+    args: Any,
+    exc_info: Any,
+    func: str | None = None,
+    sinfo: str | None = None,
+) -> logging.LogRecord:
+    """A record from the current record factory (the fast build for the stock one)."""
+    factory = logging.getLogRecordFactory()
+    if factory is _LogRecord and FAITHFUL:
+        return _built(name, level, pathname, lineno, msg, args, exc_info, func, sinfo)
+    return factory(name, level, pathname, lineno, msg, args, exc_info, func, sinfo)
