@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from ._ids import RUN_LOG, TRACE_FILE, Stage, stage_file
 from ._redis_keys import FIELD, files_key, index_key, stream_key
 
 if TYPE_CHECKING:
@@ -26,8 +27,10 @@ __all__ = ["Entry", "Sender", "build_args", "pack"]
 #: Seconds the sender waits after a wake-up for more records to join the batch.
 LINGER: Final = float(os.environ.get("IGNY8_REDIS_LINGER", "0.01"))
 
-#: One record: its run folder's parts and its ``(file name, line bytes)`` pairs.
-Entry = tuple[tuple[str, ...], tuple[tuple[str, bytes], ...]]
+#: One record: its run folder's parts, its stage (``None``: none), the bytes of its
+#: text line (for the run log and the stage's log) and of its trace line (``None``:
+#: it does not reach the trace).
+Entry = tuple[tuple[str, ...], Stage | None, bytes, bytes | None]
 
 #: ARGV: maxlen ('' = untrimmed), ttl ('' = no expiry), then three groups, each a
 #: count and its items: stream keys; (key index, line) pairs; (files set, name,
@@ -72,27 +75,64 @@ def build_args(
     """The script's ARGV for *batch*: its length and its RESP pieces (``$len``, bytes).
 
     Stream keys are named once (lines refer to them by index); each stream's files
-    set and run index are updated once per batch.
+    set and run index are updated once per batch.  A record's text line is packed
+    once for the run log and its stage's log.
     """
-    key_index: dict[tuple[tuple[str, ...], str], bytes] = {}
+    keys: list[tuple[tuple[str, ...], str]] = []
+    runs: dict[tuple[str, ...], _RunKeys] = {}
     pairs: list[bytes] = []
-    for parts, lines in batch:
-        for name, data in lines:
-            index = key_index.get((parts, name))
-            if index is None:
-                number = b"%d" % (len(key_index) + 1)
-                index = key_index[parts, name] = _bulk(number)
-            pairs += (index, b"$%d\r\n" % len(data), data, _CRLF)
-    keys = [_bulk(stream_key(prefix, parts, name).encode()) for parts, name in key_index]
-    tail: list[bytes] = [_bulk(b"%d" % len(key_index))]
-    for parts, name in key_index:
+    append = pairs.append
+    for parts, stage, text, trace in batch:
+        run = runs.get(parts)
+        if run is None:
+            run = runs[parts] = _RunKeys(parts, keys)
+        data = b"$%d\r\n%b\r\n" % (len(text), text)
+        append(run.log)
+        append(data)
+        if stage is not None:
+            append(run.stages.get(stage) or run.stage(stage))
+            append(data)
+        if trace is not None:
+            append(run.trace or run.stage(None))
+            append(b"$%d\r\n%b\r\n" % (len(trace), trace))
+    names = [_bulk(stream_key(prefix, parts, name).encode()) for parts, name in keys]
+    tail: list[bytes] = [_bulk(b"%d" % len(keys))]
+    for parts, name in keys:
         run_index = index_key(prefix, (parts[0], parts[1])).encode()
         tail += (_bulk(files_key(prefix, parts).encode()), _bulk(name.encode()))
         tail += (_bulk(run_index), _bulk(parts[2].encode()))
     head = [b"" if maxlen is None else b"%d" % maxlen, b"" if ttl is None else b"%d" % ttl]
-    counts = [_bulk(b"%d" % len(keys)), *keys, _bulk(b"%d" % (len(pairs) // 4))]
-    count = len(head) + len(counts) + len(pairs) // 2 + len(tail)
+    counts = [_bulk(b"%d" % len(names)), *names, _bulk(b"%d" % (len(pairs) // 2))]
+    count = len(head) + len(counts) + len(pairs) + len(tail)
     return count, [*map(_bulk, head), *counts, *pairs, *tail]
+
+
+class _RunKeys:
+    """The script's key indexes (RESP-packed) of one run's streams within a batch."""
+
+    __slots__ = ("keys", "log", "names", "parts", "stages", "trace")
+
+    def __init__(self, parts: tuple[str, ...], keys: list[tuple[tuple[str, ...], str]]) -> None:
+        self.parts, self.keys = parts, keys
+        self.stages: dict[Stage, bytes] = {}
+        self.names: dict[str, bytes] = {}
+        self.trace: bytes | None = None
+        self.log = self._index(RUN_LOG)
+
+    def _index(self, name: str) -> bytes:
+        self.keys.append((self.parts, name))
+        index = self.names[name] = _bulk(b"%d" % len(self.keys))
+        return index
+
+    def stage(self, stage: Stage | None) -> bytes:
+        """The index of *stage*'s log (``None``: of the trace), named on first use."""
+        name = TRACE_FILE if stage is None else stage_file(stage)
+        index = self.names.get(name) or self._index(name)
+        if stage is None:
+            self.trace = index
+        else:
+            self.stages[stage] = index
+        return index
 
 
 _CRLF: Final = b"\r\n"
@@ -149,22 +189,21 @@ class Sender:
         self.failing = False
         self.deadline = float("inf")
         self.linger = LINGER
-        #: Held while the buffer is trimmed (the handler passes its own lock).
-        self.trim_lock: Any = threading.RLock()
+        #: Held while the buffer is trimmed and when the thread starts (re-entrant:
+        #: a logging call from a signal handler inside ``put`` completes).
+        self.trim_lock = threading.RLock()
         self.thread: threading.Thread | None = None
         self._client: redis.Redis | None = None
         self._conn: Any = None
 
-    # -- caller side (under the handler's lock) -----------------------------------
+    # -- caller side (any thread, no lock but on the rare paths) --------------------
 
     def put(self, entry: Entry) -> None:
+        """Queue *entry*: a deque append (thread-safe), plus a wake-up when the queue
+        was empty; the oldest record is dropped when the buffer is full."""
         queue = self.queue
         if len(queue) >= self.buffer:
-            try:
-                queue.popleft()
-                self.dropped += 1
-            except IndexError:  # the sender just took them
-                pass
+            self._drop_oldest()
         was_empty = not queue
         queue.append(entry)
         if was_empty:
@@ -172,10 +211,23 @@ class Sender:
         if self.thread is None:
             self.start()
 
+    def _drop_oldest(self) -> None:
+        with self.trim_lock:
+            queue = self.queue
+            while len(queue) >= self.buffer:
+                try:
+                    queue.popleft()
+                except IndexError:  # the sender just took them
+                    return
+                self.dropped += 1
+
     def start(self) -> None:
-        thread = threading.Thread(target=self._run, name="igny8-redis-sender", daemon=True)
-        self.thread = thread
-        thread.start()
+        with self.trim_lock:
+            if self.thread is not None:
+                return  # another caller started it
+            thread = threading.Thread(target=self._run, name="igny8-redis-sender", daemon=True)
+            self.thread = thread
+            thread.start()
         if self.on_start is not None:
             self.on_start()
 

@@ -21,7 +21,7 @@ PARTS = ("1", "2", "run_sender")
 
 
 def entry(i: int) -> Entry:
-    return (PARTS, (("automation_run.log", b"line %d\n" % i),))
+    return (PARTS, None, b"line %d\n" % i, None)
 
 
 @pytest.fixture
