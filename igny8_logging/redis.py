@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from ._redis_keys import check_prefix
+from ._redis_script import bulk
 from ._redis_sender import Sender
 from ._redis_source import RedisSource
 from ._render import formatted_text, text_formatter, trace_bytes
@@ -173,7 +174,9 @@ class RedisStreamHandler(logging.Handler):
                 trace = rendered.get(self._trace_formatter)
                 if trace is None:
                     trace = trace_bytes(self._trace_formatter, record, route)
-            self._sender.put((route.parts, route.stage, text, trace))
+            self._sender.put(
+                (route.parts, route.stage, bulk(text), None if trace is None else bulk(trace))
+            )
         except Exception:
             self.handleError(record)
 
