@@ -5,7 +5,8 @@
 archive.  Every id from outside is validated here, before any source sees it, so a
 reader can be put behind an HTTP endpoint: an unknown run, an invalid id and a run
 of another account or site all look the same (:class:`RunNotFound`); a bad count
-or cursor is a ``ValueError``.
+or cursor is a ``ValueError``; a source that cannot be reached when it is needed
+is a :class:`SourceUnavailable`.
 """
 
 from __future__ import annotations
@@ -33,15 +34,24 @@ from ._sources import (
     MAX_TAIL_LINES,
     RunNotFound,
     RunSource,
+    SourceUnavailable,
     TracePage,
     check_count,
     check_cursor,
+    cursor_kind,
     is_run_file,
     tenant_ids,
     tenant_parts,
 )
 
-__all__ = ["MAX_PAGE", "MAX_TAIL_LINES", "RunLogReader", "RunNotFound", "TracePage"]
+__all__ = [
+    "MAX_PAGE",
+    "MAX_TAIL_LINES",
+    "RunLogReader",
+    "RunNotFound",
+    "SourceUnavailable",
+    "TracePage",
+]
 
 _NO_TIME: Final = datetime.min.replace(tzinfo=UTC)
 
@@ -115,11 +125,48 @@ class RunLogReader:
             raise RunNotFound(str(exc)) from None
 
     def _source(self, ref: RunRef) -> RunSource:
+        """The first source holding the run; a source that cannot be reached is
+        passed over (Redis down: the files are read), and when no other holds the
+        run its :class:`SourceUnavailable` is raised rather than ``RunNotFound``."""
+        unreachable: SourceUnavailable | None = None
         for source in self.sources:
-            if source.has_run(ref):
-                return source
+            try:
+                if source.has_run(ref):
+                    return source
+            except SourceUnavailable as exc:
+                unreachable = unreachable or exc
+        if unreachable is not None:
+            raise unreachable
         raise RunNotFound(
             f"no run {ref.run_id} for account {ref.account_id!r}, site {ref.site_id!r}"
+        )
+
+    def _cursor_source(self, ref: RunRef, cursor: str) -> RunSource:
+        """The source that reads *cursor*: the first source of the cursor's kind that
+        still holds the run, even when another source is now asked first (a run read
+        from the files until Redis got it keeps its file cursors: no re-send, no skip).
+        ``ValueError`` when no source of that kind holds the run any more."""
+        kind = cursor_kind(cursor)
+        claimed = False
+        unreachable: SourceUnavailable | None = None
+        for source in self.sources:
+            kinds = getattr(source, "cursor_kinds", None)
+            if kinds is None or kind not in kinds:
+                continue
+            claimed = True
+            try:
+                if source.has_run(ref):
+                    return source
+            except SourceUnavailable as exc:
+                unreachable = unreachable or exc
+        holder = self._source(ref)  # RunNotFound / SourceUnavailable come first
+        if not claimed:
+            return holder  # a cursor of no known kind: the holder refuses it
+        if unreachable is not None:
+            raise unreachable
+        raise ValueError(
+            "invalid cursor: the source that issued it no longer holds this run "
+            "(start again without a cursor)"
         )
 
     def _locate(
@@ -175,10 +222,17 @@ class RunLogReader:
         cursor: str | None = None,
         limit: int = 500,
     ) -> TracePage:
-        """Up to *limit* whole trace events after *cursor* (from the start when ``None``)."""
+        """Up to *limit* whole trace events after *cursor* (from the start when ``None``).
+
+        A cursor is read by the kind of source that issued it, as long as one holds
+        the run: a cursor of the files stays a cursor of the files (or of the run's
+        archived copy, the same bytes) once Redis holds the run, and a Redis cursor
+        is read from Redis.  When no such source holds the run any more (Redis
+        expired it, the local copy was pruned), ``ValueError``: start again."""
         check_count(limit, "limit", MAX_PAGE)
         checked = check_cursor(cursor)
-        ref, source = self._locate(run_id, account_id, site_id)
+        ref = self._ref(run_id, account_id, site_id)
+        source = self._source(ref) if checked is None else self._cursor_source(ref, checked)
         return source.read_trace(ref, checked, limit)
 
     def events(

@@ -21,9 +21,8 @@ import os
 import sys
 import weakref
 from typing import TYPE_CHECKING, Final
-from urllib.parse import urlsplit, urlunsplit
 
-from ._redis_keys import check_prefix
+from ._redis_keys import check_prefix, safe_url
 from ._redis_script import bulk
 from ._redis_sender import Sender
 from ._redis_source import RedisSource
@@ -36,24 +35,10 @@ from ._trace_backend import trace_formatter
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["RedisSource", "RedisStreamHandler"]
+__all__ = ["RedisSource", "RedisStreamHandler", "safe_url"]
 
 DEFAULT_URL: Final = "redis://localhost:6379/0"
 _OUTAGE: Final = "redis"
-
-
-def safe_url(url: str) -> str:
-    """*url* without its password, for messages."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        host = parts.hostname or ""
-        user = f"{parts.username}:***@" if parts.username else ":***@"
-        netloc = f"{user}{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return "<unparsable url>"
 
 
 def _check_positive(value: object, what: str, *, optional: bool = False) -> int | None:
