@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final, TypeVar
 
 from ._events import RunSummary, fold, is_run_end
 from ._filesource import FileSource
@@ -54,6 +54,15 @@ __all__ = [
 ]
 
 _NO_TIME: Final = datetime.min.replace(tzinfo=UTC)
+_T = TypeVar("_T")
+
+
+def _listed(listing: Callable[..., list[_T]], *args: Any) -> list[_T]:
+    """A source's listing; nothing from a source that cannot be reached."""
+    try:
+        return listing(*args)
+    except SourceUnavailable:
+        return []
 
 
 def _is_seconds(value: object) -> bool:
@@ -304,17 +313,19 @@ class RunLogReader:
         self, *, account_id: TenantId | None = None, site_id: TenantId | None = None
     ) -> list[str]:
         """The run ids of one account/site from every source, each once, newest first
-        by the time in the id (``[]`` for an unknown tenant)."""
+        by the time in the id (``[]`` for an unknown tenant).  A source that cannot be
+        reached is left out (Redis down: the files' runs are listed)."""
         parts = tenant_parts(
             check_tenant(account_id, "account_id"), check_tenant(site_id, "site_id")
         )
-        runs = {run for source in self.sources for run in source.list_runs(parts)}
+        runs = {run for source in self.sources for run in _listed(source.list_runs, parts)}
         return sorted(runs, key=lambda run: (run_started_at(run) or _NO_TIME, run), reverse=True)
 
     def tenants(self) -> list[tuple[str | None, str | None]]:
-        """Every ``(account_id, site_id)`` with runs in any source, ``None`` for a missing
-        id (the ``_`` folders), sorted by folder names; ids are folder names (str)."""
-        parts = {pair for source in self.sources for pair in source.tenants()}
+        """Every ``(account_id, site_id)`` with runs in any source that can be reached,
+        ``None`` for a missing id (the ``_`` folders), sorted by folder names; ids are
+        folder names (str)."""
+        parts = {pair for source in self.sources for pair in _listed(source.tenants)}
         return [tenant_ids(pair) for pair in sorted(parts)]
 
     def run_files(

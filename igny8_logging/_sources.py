@@ -68,9 +68,9 @@ class SourceUnavailable(ConnectionError):
 
     Raised by :class:`~igny8_logging.RunLogReader` when the run is found in no
     reachable source while one could not be asked, or when that source fails in
-    the middle of a read.  ``source`` names it (``"Redis"``, ``"archive"``), ``url``
-    is its URL without a password; the message says both and the cause.  Worth a
-    retry later: the HTTP endpoints answer 503, the CLI exits 1.
+    the middle of a read.  ``source`` names it (``"Redis"``, ``"the archive"``),
+    ``url`` is its URL without a password; the message says both and the cause.
+    Worth a retry later: the HTTP endpoints answer 503, the CLI exits 1.
     """
 
     def __init__(self, source: str, url: str, cause: object) -> None:
