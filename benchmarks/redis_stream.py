@@ -9,6 +9,8 @@ this folder is first on ``sys.path`` and a ``redis.py`` here would hide redis-py
   alone; rounds interleaved.  The time is the caller's wall time, so the sender
   thread's share of the GIL is in it.  Afterwards every record is counted in its
   stream (Redis up) or in ``dropped`` + still buffered (Redis down).
+* ``python -m benchmarks.redis_stream [ROUNDS BATCH SECONDS]`` runs this section
+  alone (default: the full run's sizes).
 * Latency: a writer (``RedisStreamHandler``; ``IGNY8_BENCH_FILES=1`` adds the three
   file handlers) logs at a fixed rate (1,000 and 20,000 records/s, sleeping between
   records as a worker idles between items) while a reader in another process follows
@@ -305,12 +307,15 @@ def section(costs: list[CostResult], latencies: list[LatencyResult]) -> tuple[st
             "-" if c.name in alone else ratio((c.us_per_record - files) / files),
             number(c.cpu_us_per_record, 2),
             "-" if c.name in alone else number(c.cpu_us_per_record - files_cpu, 2),
+            "-" if c.sender_cpu_us is None else number(c.sender_cpu_us, 2),
+            "-" if c.server_cpu_us is None else number(c.server_cpu_us, 2),
             number(c.dropped, 0),
         )
         for c in costs
     ]
     headers = ("contender", "wall µs/record", "added µs", "added / files", "caller CPU µs")
-    cost = table((*headers, "added CPU µs", "dropped"), rows)
+    more = ("added CPU µs", "sender thread CPU µs", "redis-server CPU µs", "dropped")
+    cost = table((*headers, *more), rows)
     lat_rows = [
         (
             f"{r.rate:,}/s",
@@ -370,8 +375,10 @@ def markdown(costs: list[CostResult], latencies: list[LatencyResult]) -> list[st
         "",
         "Caller cost of `run.trace(...)` (run log + stage log + trace line), median µs per "
         "record of interleaved rounds: the caller's wall time (which holds the sender "
-        "thread's share of the GIL and, here, the CPU of the local `redis-server` on the "
-        "same two cores) and the caller thread's own CPU time. Every record was counted in "
+        "thread's share of the GIL and, on a busy machine, the CPU of the local "
+        "`redis-server` on the same cores) and the caller thread's own CPU time; then the "
+        "CPU per record of the sender thread and of `redis-server` over all rounds "
+        "(flushes included, from `/proc/.../schedstat`). Every record was counted in "
         "Redis afterwards (or, Redis down, in `dropped` + still buffered).",
         "",
         cost,
@@ -383,3 +390,20 @@ def markdown(costs: list[CostResult], latencies: list[LatencyResult]) -> list[st
         latency,
         "",
     ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.redis_stream [ROUNDS BATCH SECONDS]``: this section alone
+    (default: the full run's sizes, 7 × 20,000 records and 5 s per rate)."""
+    import tempfile
+
+    args = [float(a) for a in (sys.argv[1:] if argv is None else argv)]
+    rounds, batch, seconds = (args + [7, 20_000, 5.0][len(args) :])[:3]
+    with tempfile.TemporaryDirectory(prefix="igny8-bench-redis-") as directory:
+        costs, latencies = measure(directory, int(rounds), int(batch), seconds)
+    print("\n".join(markdown(costs, latencies)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
