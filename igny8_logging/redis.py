@@ -6,9 +6,11 @@ Stream per run file, key ``{prefix}:{account}:{site}:{run_id}:{file name}``, fie
 multi-line record is one entry).  :class:`RedisSource` reads them back for
 :class:`~igny8_logging.RunLogReader` (``RunLogReader(redis_url=...)``).
 
-The handler never blocks the caller: a logging call renders the record's lines
-and appends them to a bounded in-memory buffer; a background thread sends them in
-batches.  While Redis is unreachable the buffer holds ``buffer`` records, then the
+The handler never blocks the caller: a logging call takes the record's lines as
+the file handlers rendered them (the renderings are shared through the record's
+route, see ``_render``; made here only when no file handler ran first) and
+appends them, RESP-packed, to a bounded in-memory buffer, without the handler
+lock; a background thread sends them in batches (see ``_redis_sender``).  While Redis is unreachable the buffer holds ``buffer`` records, then the
 oldest are dropped and counted in :attr:`RedisStreamHandler.dropped`; the outage is
 reported once on stderr, and sending resumes by itself.  The files stay the
 durable copy.
