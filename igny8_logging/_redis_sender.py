@@ -3,9 +3,9 @@
 A caller's logging call only appends one entry (a run folder's parts, its stage
 and the record's line bytes) to a bounded deque; one daemon thread per process
 drains it in batches, each batch one ``EVALSHA`` (see :mod:`._redis_script`:
-atomic, so a retry after an outage never stores half a batch twice).  Sends start
-at least :data:`LINGER` seconds apart unless a whole batch is queued: a send per
-round trip would make many tiny batches, and each costs the callers.
+atomic, so a retry after an outage never stores half a batch twice).  Before each
+send the thread waits :data:`LINGER` seconds unless a whole batch is queued: a
+send per round trip would make many tiny batches, and each costs the callers.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LINGER", "Entry", "Sender"]
 
-#: Seconds between the starts of two sends (unless a whole batch is queued): the
-#: records of that time go in one batch.
+#: Seconds the sender waits before each send for more records to join the batch.
 LINGER: Final = float(os.environ.get("IGNY8_REDIS_LINGER", "0.01"))
 
 
@@ -63,8 +62,6 @@ class Sender:
         self.failing = False
         self.deadline = float("inf")
         self.linger = LINGER
-        #: When the last send started (``monotonic``).
-        self.sent_at = float("-inf")
         #: Held while the buffer is trimmed and when the thread starts (re-entrant:
         #: a logging call from a signal handler inside ``put`` completes).
         self.trim_lock = threading.RLock()
@@ -120,14 +117,11 @@ class Sender:
                 continue
             if time.monotonic() >= self.deadline:
                 return
-            wait = self.linger - (time.monotonic() - self.sent_at)
-            if wait > 0 and len(self.queue) < self.batch_size and not self.stop.is_set():
-                # Sends start at least `linger` apart unless a whole batch is queued:
-                # sending whatever came during the last round trip would make many tiny
-                # batches, and each costs the callers' GIL and the server's CPU.  (A
-                # record after a quiet spell goes at once; a slow send needs no wait.)
-                time.sleep(wait)
-            self.sent_at = time.monotonic()
+            if self.linger and len(self.queue) < self.batch_size and not self.stop.is_set():
+                # Let a batch gather before each send, not only after a quiet spell:
+                # sending whatever came during the last round trip would make many
+                # tiny batches, and each costs the callers' GIL and the server's CPU.
+                time.sleep(self.linger)
             if self._send_one_batch():
                 backoff = 0.0
                 continue
