@@ -10,10 +10,10 @@ The handler never blocks the caller: a logging call takes the record's lines as
 the file handlers rendered them (the renderings are shared through the record's
 route, see ``_render``; made here only when no file handler ran first) and
 appends them, RESP-packed, to a bounded in-memory buffer, without the handler
-lock; a background thread sends them in batches (see ``_redis_sender``).  While Redis is unreachable the buffer holds ``buffer`` records, then the
-oldest are dropped and counted in :attr:`RedisStreamHandler.dropped`; the outage is
-reported once on stderr, and sending resumes by itself.  The files stay the
-durable copy.
+lock; a background thread sends them in batches (see ``_redis_sender``).  While
+Redis is unreachable the buffer holds ``buffer`` records, then the oldest are
+dropped and counted in :attr:`RedisStreamHandler.dropped`; the outage is reported
+once on stderr, and sending resumes by itself.  The files stay the durable copy.
 """
 
 from __future__ import annotations
