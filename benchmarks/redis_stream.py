@@ -9,6 +9,8 @@ this folder is first on ``sys.path`` and a ``redis.py`` here would hide redis-py
   alone; rounds interleaved.  The time is the caller's wall time, so the sender
   thread's share of the GIL is in it.  Afterwards every record is counted in its
   stream (Redis up) or in ``dropped`` + still buffered (Redis down).
+* ``python -m benchmarks.redis_stream [ROUNDS BATCH SECONDS]`` runs this section
+  alone (default: the full run's sizes).
 * Latency: a writer (``RedisStreamHandler``; ``IGNY8_BENCH_FILES=1`` adds the three
   file handlers) logs at a fixed rate (1,000 and 20,000 records/s, sleeping between
   records as a worker idles between items) while a reader in another process follows
@@ -87,6 +89,27 @@ class CostResult:
     us_per_record: float
     cpu_us_per_record: float
     dropped: int
+    #: CPU µs per record of the sender thread and of ``redis-server`` (``None``: none).
+    sender_cpu_us: float | None = None
+    server_cpu_us: float | None = None
+
+
+def _cpu_ns(path: str) -> int:
+    """The CPU time (ns) of a thread or process from its ``schedstat`` (0 if unknown)."""
+    try:
+        with open(path, encoding="ascii") as stream:
+            return int(stream.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _sender_stat(handlers: list[logging.Handler]) -> str | None:
+    for handler in handlers:
+        if isinstance(handler, RedisStreamHandler):
+            thread = handler._sender.thread  # benchmark-only peek at the private sender
+            if thread is not None and thread.native_id is not None:
+                return f"/proc/self/task/{thread.native_id}/schedstat"
+    return None
 
 
 @dataclass
@@ -136,11 +159,17 @@ def measure_cost(directory: str, rounds: int, batch: int) -> list[CostResult]:
             runs[name] = (logger, igl.start_run(logger, 1, 1))
         times: dict[str, list[float]] = {name: [] for name in CONTENDERS}
         cpu: dict[str, list[float]] = {name: [] for name in CONTENDERS}
+        sender_ns = dict.fromkeys(CONTENDERS, 0)
+        server_ns = dict.fromkeys(CONTENDERS, 0)
+        server_stat = f"/proc/{server.process.pid}/schedstat"
         for round_no in range(rounds):
             shift = round_no % len(CONTENDERS)
             order = CONTENDERS[shift:] + CONTENDERS[:shift]
             for name in order:
                 run = runs[name][1]
+                stat = _sender_stat(runs[name][0].handlers)
+                sender_at = _cpu_ns(stat) if stat else 0
+                server_at = _cpu_ns(server_stat)
                 started, cpu_started = time.perf_counter_ns(), time.thread_time_ns()
                 for i in range(batch):
                     run.trace("item_scored", stage=1, item_id=i, keyword="blue shoes", score=0.87)
@@ -148,10 +177,18 @@ def measure_cost(directory: str, rounds: int, batch: int) -> list[CostResult]:
                 cpu[name].append((time.thread_time_ns() - cpu_started) / batch / 1000)
                 for handler in runs[name][0].handlers:
                     handler.flush()  # the sender catches up between rounds, untimed
-        return [
-            _check(name, runs[name], times[name], cpu[name], server, rounds * batch)
-            for name in runs
-        ]
+                if stat:  # ... but its CPU and the server's are counted
+                    sender_ns[name] += _cpu_ns(stat) - sender_at
+                    server_ns[name] += _cpu_ns(server_stat) - server_at
+        results = []
+        for name, made in runs.items():
+            result = _check(name, made, times[name], cpu[name], server, rounds * batch)
+            if name in (FILES_REDIS, FILES_REDIS_DOWN, REDIS_ALONE):
+                result.sender_cpu_us = sender_ns[name] / (rounds * batch) / 1000
+            if name in (FILES_REDIS, REDIS_ALONE):
+                result.server_cpu_us = server_ns[name] / (rounds * batch) / 1000
+            results.append(result)
+        return results
     finally:
         server.stop()
 
@@ -270,12 +307,15 @@ def section(costs: list[CostResult], latencies: list[LatencyResult]) -> tuple[st
             "-" if c.name in alone else ratio((c.us_per_record - files) / files),
             number(c.cpu_us_per_record, 2),
             "-" if c.name in alone else number(c.cpu_us_per_record - files_cpu, 2),
+            "-" if c.sender_cpu_us is None else number(c.sender_cpu_us, 2),
+            "-" if c.server_cpu_us is None else number(c.server_cpu_us, 2),
             number(c.dropped, 0),
         )
         for c in costs
     ]
     headers = ("contender", "wall µs/record", "added µs", "added / files", "caller CPU µs")
-    cost = table((*headers, "added CPU µs", "dropped"), rows)
+    more = ("added CPU µs", "sender thread CPU µs", "redis-server CPU µs", "dropped")
+    cost = table((*headers, *more), rows)
     lat_rows = [
         (
             f"{r.rate:,}/s",
@@ -335,8 +375,10 @@ def markdown(costs: list[CostResult], latencies: list[LatencyResult]) -> list[st
         "",
         "Caller cost of `run.trace(...)` (run log + stage log + trace line), median µs per "
         "record of interleaved rounds: the caller's wall time (which holds the sender "
-        "thread's share of the GIL and, here, the CPU of the local `redis-server` on the "
-        "same two cores) and the caller thread's own CPU time. Every record was counted in "
+        "thread's share of the GIL and, on a busy machine, the CPU of the local "
+        "`redis-server` on the same cores) and the caller thread's own CPU time; then the "
+        "CPU per record of the sender thread and of `redis-server` over all rounds "
+        "(flushes included, from `/proc/.../schedstat`). Every record was counted in "
         "Redis afterwards (or, Redis down, in `dropped` + still buffered).",
         "",
         cost,
@@ -348,3 +390,20 @@ def markdown(costs: list[CostResult], latencies: list[LatencyResult]) -> list[st
         latency,
         "",
     ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.redis_stream [ROUNDS BATCH SECONDS]``: this section alone
+    (default: the full run's sizes, 7 × 20,000 records and 5 s per rate)."""
+    import tempfile
+
+    args = [float(a) for a in (sys.argv[1:] if argv is None else argv)]
+    rounds, batch, seconds = (args + [7, 20_000, 5.0][len(args) :])[:3]
+    with tempfile.TemporaryDirectory(prefix="igny8-bench-redis-") as directory:
+        costs, latencies = measure(directory, int(rounds), int(batch), seconds)
+    print("\n".join(markdown(costs, latencies)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

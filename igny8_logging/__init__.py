@@ -15,7 +15,7 @@ from ._event_handler import RunEventHandler
 from ._format import TextFormatter
 from ._handlers import BaseRunHandler, RunLogHandler, StageLogHandler, TraceHandler
 from ._ids import default_base_dir, new_run_id
-from ._reader import RunLogReader, RunNotFound, TracePage
+from ._reader import RunLogReader, RunNotFound, SourceUnavailable, TracePage
 from ._retention import prune_runs
 from ._routing import RunContextFilter
 
@@ -29,6 +29,7 @@ __all__ = [
     "RunLogReader",
     "RunLogger",
     "RunNotFound",
+    "SourceUnavailable",
     "StageLogHandler",
     "TextFormatter",
     "TraceHandler",

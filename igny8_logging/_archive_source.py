@@ -7,7 +7,8 @@ its objects were uploaded and checked.  The manifest gives each file's size, so 
 read needs no ``HEAD``; every read is a ranged ``GET`` through a small block
 cache (:class:`ObjectBlob`), and the reader's own line algorithms run over it, so a
 tail costs a few blocks whatever the object's size and no object is ever held
-whole in memory.
+whole in memory.  A store that fails or cannot be reached is a
+:class:`~._sources.SourceUnavailable` (as Redis down is for ``RedisSource``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final
 
@@ -24,8 +26,8 @@ from ._blobsource import BlobSource
 from ._checksums import Digest
 from ._filesource import is_tenant_part
 from ._ids import RunRef, is_run_id
-from ._s3 import S3Store, S3Url
-from ._sources import is_run_file
+from ._s3 import S3Store, S3Url, StoreError
+from ._sources import SourceUnavailable, is_run_file
 
 __all__ = ["MANIFEST", "ArchiveSource", "Manifest", "ObjectBlob"]
 
@@ -82,6 +84,15 @@ class Manifest:
         )
 
 
+@contextmanager
+def _reaching(store: S3Store) -> Iterator[None]:
+    """Turn a failing store (unreachable, refusing us) into ``SourceUnavailable``."""
+    try:
+        yield
+    except StoreError as exc:
+        raise SourceUnavailable("the archive", str(store.url), exc) from exc
+
+
 def run_prefix(store: S3Store, ref: RunRef) -> str:
     """``{prefix}{account}/{site}/{run_id}/``: where the run's objects are."""
     return store.key(*ref.parts, "")
@@ -129,16 +140,18 @@ class ObjectBlob:
         if length <= 0 or offset < 0:
             return b""
         if length > _DIRECT_READ:
-            return self._store.get_range(self._key, offset, length)
+            with _reaching(self._store):
+                return self._store.get_range(self._key, offset, length)
         first, last = offset // _BLOCK, (offset + length - 1) // _BLOCK
         tag = (self._key, self._digest.sha256)
         blocks = {i: self._cache.get((*tag, i)) for i in range(first, last + 1)}
         missing = [i for i, block in blocks.items() if block is None]
         if missing:
             start = missing[0] * _BLOCK
-            data = self._store.get_range(
-                self._key, start, min(size, (missing[-1] + 1) * _BLOCK) - start
-            )
+            with _reaching(self._store):
+                data = self._store.get_range(
+                    self._key, start, min(size, (missing[-1] + 1) * _BLOCK) - start
+                )
             for i in range(missing[0], missing[-1] + 1):
                 block = data[(i - missing[0]) * _BLOCK : (i - missing[0] + 1) * _BLOCK]
                 self._cache.put((*tag, i), block)
@@ -206,7 +219,8 @@ class ArchiveSource(BlobSource):
             age, known = now - cached[0], cached[1]
             if age < (_MANIFEST_TTL if known is not None else _ABSENT_TTL):
                 return known
-        data = self.store.get_json(run_prefix(self.store, ref) + MANIFEST)
+        with _reaching(self.store):
+            data = self.store.get_json(run_prefix(self.store, ref) + MANIFEST)
         manifest = Manifest.parse(data, ref.run_id)
         with self._lock:
             self._manifests[ref] = (now, manifest)
@@ -259,18 +273,20 @@ class ArchiveSource(BlobSource):
     def list_runs(self, tenant_parts: tuple[str, str]) -> list[str]:
         prefix = self.store.key(*tenant_parts, "")
         runs = []
-        for key in self.store.keys(prefix):
-            run_id, _, name = key[len(prefix) :].partition("/")
-            if name == MANIFEST and is_run_id(run_id):
-                runs.append(run_id)
+        with _reaching(self.store):
+            for key in self.store.keys(prefix):
+                run_id, _, name = key[len(prefix) :].partition("/")
+                if name == MANIFEST and is_run_id(run_id):
+                    runs.append(run_id)
         return runs
 
     def tenants(self) -> list[tuple[str, str]]:
         pairs = []
-        for account in self.store.prefixes(self.store.key("")):
-            if not is_tenant_part(account):
-                continue
-            for site in self.store.prefixes(self.store.key(account, "")):
-                if is_tenant_part(site):
-                    pairs.append((account, site))
+        with _reaching(self.store):
+            for account in self.store.prefixes(self.store.key("")):
+                if not is_tenant_part(account):
+                    continue
+                for site in self.store.prefixes(self.store.key(account, "")):
+                    if is_tenant_part(site):
+                        pairs.append((account, site))
         return pairs

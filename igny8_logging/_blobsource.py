@@ -79,6 +79,9 @@ def _identity(blob: Blob) -> object:
 class BlobSource(ABC):
     """The reads of a run source, over the blobs :meth:`open_blob` gives."""
 
+    #: The trace cursors this source reads (see ``_sources.cursor_kind``): byte offsets.
+    cursor_kinds: tuple[str, ...] = ("v1",)
+
     @abstractmethod
     def open_blob(self, ref: RunRef, name: str) -> Blob | None:
         """The file *name* of the run (closed by the caller through its ``close()``,

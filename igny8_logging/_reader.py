@@ -5,16 +5,17 @@
 archive.  Every id from outside is validated here, before any source sees it, so a
 reader can be put behind an HTTP endpoint: an unknown run, an invalid id and a run
 of another account or site all look the same (:class:`RunNotFound`); a bad count
-or cursor is a ``ValueError``.
+or cursor is a ``ValueError``; a source that cannot be reached when it is needed
+is a :class:`SourceUnavailable`.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final, TypeVar
 
 from ._events import RunSummary, fold, is_run_end
 from ._filesource import FileSource
@@ -33,17 +34,35 @@ from ._sources import (
     MAX_TAIL_LINES,
     RunNotFound,
     RunSource,
+    SourceUnavailable,
     TracePage,
     check_count,
     check_cursor,
+    cursor_kind,
     is_run_file,
     tenant_ids,
     tenant_parts,
 )
 
-__all__ = ["MAX_PAGE", "MAX_TAIL_LINES", "RunLogReader", "RunNotFound", "TracePage"]
+__all__ = [
+    "MAX_PAGE",
+    "MAX_TAIL_LINES",
+    "RunLogReader",
+    "RunNotFound",
+    "SourceUnavailable",
+    "TracePage",
+]
 
 _NO_TIME: Final = datetime.min.replace(tzinfo=UTC)
+_T = TypeVar("_T")
+
+
+def _listed(listing: Callable[..., list[_T]], *args: Any) -> list[_T]:
+    """A source's listing; nothing from a source that cannot be reached."""
+    try:
+        return listing(*args)
+    except SourceUnavailable:
+        return []
 
 
 def _is_seconds(value: object) -> bool:
@@ -115,11 +134,48 @@ class RunLogReader:
             raise RunNotFound(str(exc)) from None
 
     def _source(self, ref: RunRef) -> RunSource:
+        """The first source holding the run; a source that cannot be reached is
+        passed over (Redis down: the files are read), and when no other holds the
+        run its :class:`SourceUnavailable` is raised rather than ``RunNotFound``."""
+        unreachable: SourceUnavailable | None = None
         for source in self.sources:
-            if source.has_run(ref):
-                return source
+            try:
+                if source.has_run(ref):
+                    return source
+            except SourceUnavailable as exc:
+                unreachable = unreachable or exc
+        if unreachable is not None:
+            raise unreachable
         raise RunNotFound(
             f"no run {ref.run_id} for account {ref.account_id!r}, site {ref.site_id!r}"
+        )
+
+    def _cursor_source(self, ref: RunRef, cursor: str) -> RunSource:
+        """The source that reads *cursor*: the first source of the cursor's kind that
+        still holds the run, even when another source is now asked first (a run read
+        from the files until Redis got it keeps its file cursors: no re-send, no skip).
+        ``ValueError`` when no source of that kind holds the run any more."""
+        kind = cursor_kind(cursor)
+        claimed = False
+        unreachable: SourceUnavailable | None = None
+        for source in self.sources:
+            kinds = getattr(source, "cursor_kinds", None)
+            if kinds is None or kind not in kinds:
+                continue
+            claimed = True
+            try:
+                if source.has_run(ref):
+                    return source
+            except SourceUnavailable as exc:
+                unreachable = unreachable or exc
+        holder = self._source(ref)  # RunNotFound / SourceUnavailable come first
+        if not claimed:
+            return holder  # a cursor of no known kind: the holder refuses it
+        if unreachable is not None:
+            raise unreachable
+        raise ValueError(
+            "invalid cursor: the source that issued it no longer holds this run "
+            "(start again without a cursor)"
         )
 
     def _locate(
@@ -175,10 +231,17 @@ class RunLogReader:
         cursor: str | None = None,
         limit: int = 500,
     ) -> TracePage:
-        """Up to *limit* whole trace events after *cursor* (from the start when ``None``)."""
+        """Up to *limit* whole trace events after *cursor* (from the start when ``None``).
+
+        A cursor is read by the kind of source that issued it, as long as one holds
+        the run: a cursor of the files stays a cursor of the files (or of the run's
+        archived copy, the same bytes) once Redis holds the run, and a Redis cursor
+        is read from Redis.  When no such source holds the run any more (Redis
+        expired it, the local copy was pruned), ``ValueError``: start again."""
         check_count(limit, "limit", MAX_PAGE)
         checked = check_cursor(cursor)
-        ref, source = self._locate(run_id, account_id, site_id)
+        ref = self._ref(run_id, account_id, site_id)
+        source = self._source(ref) if checked is None else self._cursor_source(ref, checked)
         return source.read_trace(ref, checked, limit)
 
     def events(
@@ -250,17 +313,19 @@ class RunLogReader:
         self, *, account_id: TenantId | None = None, site_id: TenantId | None = None
     ) -> list[str]:
         """The run ids of one account/site from every source, each once, newest first
-        by the time in the id (``[]`` for an unknown tenant)."""
+        by the time in the id (``[]`` for an unknown tenant).  A source that cannot be
+        reached is left out (Redis down: the files' runs are listed)."""
         parts = tenant_parts(
             check_tenant(account_id, "account_id"), check_tenant(site_id, "site_id")
         )
-        runs = {run for source in self.sources for run in source.list_runs(parts)}
+        runs = {run for source in self.sources for run in _listed(source.list_runs, parts)}
         return sorted(runs, key=lambda run: (run_started_at(run) or _NO_TIME, run), reverse=True)
 
     def tenants(self) -> list[tuple[str | None, str | None]]:
-        """Every ``(account_id, site_id)`` with runs in any source, ``None`` for a missing
-        id (the ``_`` folders), sorted by folder names; ids are folder names (str)."""
-        parts = {pair for source in self.sources for pair in source.tenants()}
+        """Every ``(account_id, site_id)`` with runs in any source that can be reached,
+        ``None`` for a missing id (the ``_`` folders), sorted by folder names; ids are
+        folder names (str)."""
+        parts = {pair for source in self.sources for pair in _listed(source.tenants)}
         return [tenant_ids(pair) for pair in sorted(parts)]
 
     def run_files(

@@ -14,8 +14,9 @@ name starts with a dot, so they never clash with a stream.
 from __future__ import annotations
 
 from typing import Final
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-__all__ = ["FIELD", "files_key", "index_key", "run_base", "stream_key"]
+__all__ = ["FIELD", "files_key", "index_key", "run_base", "safe_url", "stream_key"]
 
 #: The stream entry field holding the file line.
 FIELD: Final = "line"
@@ -48,3 +49,25 @@ def files_key(prefix: str, parts: tuple[str, ...]) -> str:
 def index_key(prefix: str, tenant: tuple[str, str]) -> str:
     """The sorted set of one account/site's runs."""
     return f"{prefix}:{tenant[0]}:{tenant[1]}:{_RUNS}"
+
+
+def safe_url(url: str) -> str:
+    """*url* without its password (in the user part or a ``password=`` query), for messages."""
+    try:
+        parts = original = urlsplit(url)
+        if parts.password is not None:
+            host = parts.hostname or ""
+            host = f"[{host}]" if ":" in host else host
+            user = f"{parts.username}:***@" if parts.username else ":***@"
+            netloc = f"{user}{host}" + (f":{parts.port}" if parts.port else "")
+            parts = parts._replace(netloc=netloc)
+        if "password=" in parts.query:
+            query = parse_qsl(parts.query, keep_blank_values=True)
+            masked = [(k, "***" if k == "password" else v) for k, v in query]
+            parts = parts._replace(query=urlencode(masked, safe="*"))
+        if parts == original:
+            return url
+        tail = f"?{parts.query}" if parts.query else ""
+        return f"{parts.scheme}://{parts.netloc}{parts.path}{tail}"
+    except ValueError:
+        return "<unparsable url>"

@@ -1,118 +1,31 @@
 """The background half of :class:`~igny8_logging.redis.RedisStreamHandler`.
 
-A caller's logging call only appends one entry (a run folder's parts and the
-record's file lines) to a bounded deque; one daemon thread per process drains
-it in batches, each batch one ``EVALSHA`` of :data:`_APPEND` (atomic: a batch is
-stored whole or not at all, so a retry after an outage never stores half twice).
+A caller's logging call only appends one entry (a run folder's parts, its stage
+and the record's line bytes) to a bounded deque; one daemon thread per process
+drains it in batches, each batch one ``EVALSHA`` (see :mod:`._redis_script`:
+atomic, so a retry after an outage never stores half a batch twice).  Before each
+send the thread waits :data:`LINGER` seconds unless a whole batch is queued: a
+send per round trip would make many tiny batches, and each costs the callers.
 """
 
 from __future__ import annotations
 
 import collections
-import hashlib
 import os
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from ._redis_keys import FIELD, files_key, index_key, stream_key
+from ._redis_script import SCRIPT, Entry, pack_batch
 
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["Entry", "Sender", "build_args", "pack"]
+__all__ = ["LINGER", "Entry", "Sender"]
 
-#: Seconds the sender waits after a wake-up for more records to join the batch.
+#: Seconds the sender waits before each send for more records to join the batch.
 LINGER: Final = float(os.environ.get("IGNY8_REDIS_LINGER", "0.01"))
-
-#: One record: its run folder's parts and its ``(file name, line bytes)`` pairs.
-Entry = tuple[tuple[str, ...], tuple[tuple[str, bytes], ...]]
-
-#: ARGV: maxlen ('' = untrimmed), ttl ('' = no expiry), then three groups, each a
-#: count and its items: stream keys; (key index, line) pairs; (files set, name,
-#: run index, run id) quadruples.  Server time scores the run index.
-_APPEND: Final = """
-local maxlen, ttl = ARGV[1], tonumber(ARGV[2])
-local i = 3
-local keys = {}
-for k = 1, tonumber(ARGV[i]) do keys[k] = ARGV[i + k] end
-i = i + #keys + 1
-for _ = 1, tonumber(ARGV[i]) do
-  local key = keys[tonumber(ARGV[i + 1])]
-  if maxlen == '' then
-    redis.call('XADD', key, '*', KEYS[1], ARGV[i + 2])
-  else
-    redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', KEYS[1], ARGV[i + 2])
-  end
-  i = i + 2
-end
-i = i + 1
-local now = tonumber(redis.call('TIME')[1])
-for _ = 1, tonumber(ARGV[i]) do
-  redis.call('SADD', ARGV[i + 1], ARGV[i + 2])
-  redis.call('ZADD', ARGV[i + 3], now, ARGV[i + 4])
-  if ttl then
-    redis.call('EXPIRE', ARGV[i + 1], ttl)
-    redis.call('EXPIRE', ARGV[i + 3], ttl)
-    redis.call('ZREMRANGEBYSCORE', ARGV[i + 3], '-inf', now - ttl)
-  end
-  i = i + 4
-end
-if ttl then
-  for _, key in ipairs(keys) do redis.call('EXPIRE', key, ttl) end
-end
-return #keys
-"""
-
-
-def build_args(
-    prefix: str, batch: list[Entry], maxlen: int | None, ttl: int | None
-) -> tuple[int, list[bytes]]:
-    """The script's ARGV for *batch*: its length and its RESP pieces (``$len``, bytes).
-
-    Stream keys are named once (lines refer to them by index); each stream's files
-    set and run index are updated once per batch.
-    """
-    key_index: dict[tuple[tuple[str, ...], str], bytes] = {}
-    pairs: list[bytes] = []
-    for parts, lines in batch:
-        for name, data in lines:
-            index = key_index.get((parts, name))
-            if index is None:
-                number = b"%d" % (len(key_index) + 1)
-                index = key_index[parts, name] = _bulk(number)
-            pairs += (index, b"$%d\r\n" % len(data), data, _CRLF)
-    keys = [_bulk(stream_key(prefix, parts, name).encode()) for parts, name in key_index]
-    tail: list[bytes] = [_bulk(b"%d" % len(key_index))]
-    for parts, name in key_index:
-        run_index = index_key(prefix, (parts[0], parts[1])).encode()
-        tail += (_bulk(files_key(prefix, parts).encode()), _bulk(name.encode()))
-        tail += (_bulk(run_index), _bulk(parts[2].encode()))
-    head = [b"" if maxlen is None else b"%d" % maxlen, b"" if ttl is None else b"%d" % ttl]
-    counts = [_bulk(b"%d" % len(keys)), *keys, _bulk(b"%d" % (len(pairs) // 4))]
-    count = len(head) + len(counts) + len(pairs) // 2 + len(tail)
-    return count, [*map(_bulk, head), *counts, *pairs, *tail]
-
-
-_CRLF: Final = b"\r\n"
-
-
-def _bulk(arg: bytes) -> bytes:
-    return b"$%d\r\n%b\r\n" % (len(arg), arg)
-
-
-def pack(command: list[bytes], argv: tuple[int, list[bytes]]) -> bytes:
-    """One RESP command: *command* (plain) then *argv* (from :func:`build_args`).
-
-    Hand-made: redis-py's packer costs several times more per argument.
-    """
-    count, pieces = argv
-    return b"".join([b"*%d\r\n" % (len(command) + count), *map(_bulk, command), *pieces])
-
-
-#: The script's name in Redis (EVALSHA names scripts by their SHA-1).
-_SHA: Final = hashlib.sha1(_APPEND.encode()).hexdigest().encode()
 
 
 class Sender:
@@ -149,22 +62,21 @@ class Sender:
         self.failing = False
         self.deadline = float("inf")
         self.linger = LINGER
-        #: Held while the buffer is trimmed (the handler passes its own lock).
-        self.trim_lock: Any = threading.RLock()
+        #: Held while the buffer is trimmed and when the thread starts (re-entrant:
+        #: a logging call from a signal handler inside ``put`` completes).
+        self.trim_lock = threading.RLock()
         self.thread: threading.Thread | None = None
         self._client: redis.Redis | None = None
         self._conn: Any = None
 
-    # -- caller side (under the handler's lock) -----------------------------------
+    # -- caller side (any thread, no lock but on the rare paths) --------------------
 
     def put(self, entry: Entry) -> None:
+        """Queue *entry*: a deque append (thread-safe), plus a wake-up when the queue
+        was empty; the oldest record is dropped when the buffer is full."""
         queue = self.queue
         if len(queue) >= self.buffer:
-            try:
-                queue.popleft()
-                self.dropped += 1
-            except IndexError:  # the sender just took them
-                pass
+            self._drop_oldest()
         was_empty = not queue
         queue.append(entry)
         if was_empty:
@@ -172,10 +84,23 @@ class Sender:
         if self.thread is None:
             self.start()
 
+    def _drop_oldest(self) -> None:
+        with self.trim_lock:
+            queue = self.queue
+            while len(queue) >= self.buffer:
+                try:
+                    queue.popleft()
+                except IndexError:  # the sender just took them
+                    return
+                self.dropped += 1
+
     def start(self) -> None:
-        thread = threading.Thread(target=self._run, name="igny8-redis-sender", daemon=True)
-        self.thread = thread
-        thread.start()
+        with self.trim_lock:
+            if self.thread is not None:
+                return  # another caller started it
+            thread = threading.Thread(target=self._run, name="igny8-redis-sender", daemon=True)
+            self.thread = thread
+            thread.start()
         if self.on_start is not None:
             self.on_start()
 
@@ -189,12 +114,14 @@ class Sender:
                     return
                 self.wake.wait(1.0)
                 self.wake.clear()
-                if self.linger and len(self.queue) < self.batch_size and not self.stop.is_set():
-                    # Let a burst gather: fewer, larger batches cost the callers less.
-                    time.sleep(self.linger)
                 continue
             if time.monotonic() >= self.deadline:
                 return
+            if self.linger and len(self.queue) < self.batch_size and not self.stop.is_set():
+                # Let a batch gather before each send, not only after a quiet spell:
+                # sending whatever came during the last round trip would make many
+                # tiny batches, and each costs the callers' GIL and the server's CPU.
+                time.sleep(self.linger)
             if self._send_one_batch():
                 backoff = 0.0
                 continue
@@ -248,14 +175,13 @@ class Sender:
         if self._client is None:
             self._client = self.connect()
             self._conn = self._client.connection_pool.get_connection()
-        args = build_args(self.prefix, batch, self.maxlen, self.ttl)
-        command = pack([b"EVALSHA", _SHA, b"1", FIELD.encode()], args)
+        command = pack_batch(self.prefix, batch, self.maxlen, self.ttl)
         conn = self._conn
         conn.send_packed_command([command], check_health=False)
         try:
             conn.read_response()
         except redis.exceptions.NoScriptError:  # a new or restarted server
-            self._client.script_load(_APPEND)
+            self._client.script_load(SCRIPT)
             conn.send_packed_command([command], check_health=False)
             conn.read_response()
 

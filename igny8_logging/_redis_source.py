@@ -7,7 +7,10 @@ last event returned (an exclusive ``XRANGE`` start: never a re-send, never a
 skip); ``follow`` blocks in ``XREAD`` (no polling); ``tail`` reads backwards
 with ``XREVRANGE`` and counts physical lines; ``list_runs`` reads the tenant's
 sorted set.  Keys are built from the validated run and tenant, so a run of
-another account or site is simply not held here.
+another account or site is simply not held here.  Redis unreachable (or failing)
+is a :class:`~._sources.SourceUnavailable` naming the URL without its password,
+from ``has_run`` as from a read in the middle of a ``follow``; only the listings
+leave Redis out instead (the files are listed still).
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 from ._ids import RUN_LOG, TRACE_FILE, RunRef
-from ._redis_keys import FIELD, check_prefix, files_key, index_key, stream_key
-from ._sources import TracePage, is_run_file
+from ._redis_keys import FIELD, check_prefix, files_key, index_key, safe_url, stream_key
+from ._sources import SourceUnavailable, TracePage, is_run_file
 
 if TYPE_CHECKING:
     import redis
@@ -69,6 +73,8 @@ class RedisSource:
 
     #: Longest single ``XREAD BLOCK`` of ``follow`` (it loops until the run ends).
     block_seconds: float = 5.0
+    #: The trace cursors this source reads (see ``_sources.cursor_kind``): stream ids.
+    cursor_kinds: tuple[str, ...] = ("r1",)
 
     def __init__(self, url: str, prefix: str = "igny8", *, socket_timeout: float = 10.0) -> None:
         self.url = url
@@ -87,6 +93,17 @@ class RedisSource:
             self._client = redis.Redis.from_url(self.url, socket_timeout=self.socket_timeout)
         return self._client
 
+    @contextmanager
+    def _reaching(self) -> Iterator[None]:
+        """Turn a failing Redis (down, refusing us, timing out) into ``SourceUnavailable``."""
+        import redis
+
+        try:
+            yield
+        except redis.RedisError as exc:
+            cause = f"{type(exc).__name__}: {exc}"
+            raise SourceUnavailable("Redis", safe_url(self.url), cause) from exc
+
     def _key(self, ref: RunRef, name: str) -> str:
         return stream_key(self.prefix, ref.parts, name)
 
@@ -101,21 +118,19 @@ class RedisSource:
     # -- presence ----------------------------------------------------------------------
 
     def has_run(self, ref: RunRef) -> bool:
-        """Whether Redis holds the run; ``False`` when Redis cannot be reached (the
-        reader then serves the files)."""
-        import redis
-
+        """Whether Redis holds the run; ``SourceUnavailable`` when Redis cannot be
+        reached (the reader then serves the files, if they hold the run)."""
         keys = [self._key(ref, RUN_LOG), self._key(ref, TRACE_FILE)]
-        try:
+        with self._reaching():
             return bool(self._redis().exists(*keys))
-        except redis.RedisError:
-            return False
 
     def has_file(self, ref: RunRef, name: str) -> bool:
-        return bool(self._redis().exists(self._key(ref, name)))
+        with self._reaching():
+            return bool(self._redis().exists(self._key(ref, name)))
 
     def file_names(self, ref: RunRef) -> list[str]:
-        raw: Any = self._redis().smembers(files_key(self.prefix, ref.parts))
+        with self._reaching():
+            raw: Any = self._redis().smembers(files_key(self.prefix, ref.parts))
         names = sorted(n.decode() for n in raw if is_run_file(n.decode("utf-8", "replace")))
         return [name for name in names if self.has_file(ref, name)]
 
@@ -136,7 +151,8 @@ class RedisSource:
         return found[-lines:]
 
     def tail(self, ref: RunRef, name: str, lines: int) -> list[str]:
-        found = self._last_lines(self._key(ref, name), lines)
+        with self._reaching():
+            found = self._last_lines(self._key(ref, name), lines)
         return [line.decode("utf-8", "replace") for line in found]
 
     def follow(
@@ -145,12 +161,13 @@ class RedisSource:
         """Blocking ``XREAD`` on the file's and the trace's streams (*poll_interval*
         is not used: Redis wakes the reader)."""
         log_key, trace_key = self._key(ref, name), self._key(ref, TRACE_FILE)
-        last = self._range(log_key, "+", "-", 1, rev=True)
-        start = last[0][0].decode() if last else "0-0"
-        history = self._last_lines(log_key, lines, start) if lines and last else []
-        trace_last = self._range(trace_key, "+", "-", 1, rev=True)
-        trace_start = trace_last[0][0].decode() if trace_last else "0-0"
-        ended = any(_is_end(f.get(_FIELD_B, b"")) for _, f in self._trace_tail(trace_key))
+        with self._reaching():
+            last = self._range(log_key, "+", "-", 1, rev=True)
+            start = last[0][0].decode() if last else "0-0"
+            history = self._last_lines(log_key, lines, start) if lines and last else []
+            trace_last = self._range(trace_key, "+", "-", 1, rev=True)
+            trace_start = trace_last[0][0].decode() if trace_last else "0-0"
+            ended = any(_is_end(f.get(_FIELD_B, b"")) for _, f in self._trace_tail(trace_key))
         return self._follow(log_key, trace_key, history, start, trace_start, ended, timeout)
 
     def _trace_tail(self, key: str) -> Entries:
@@ -172,28 +189,29 @@ class RedisSource:
         deadline = None if timeout is None else time.monotonic() + timeout
         ids: dict[KeyT, StreamIdT] = {log_key: start, trace_key: trace_start}
         try:
-            while True:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return
-                block = self.block_seconds if left is None else min(left, self.block_seconds)
-                # After run_end: one more read that does not wait, then stop.
-                wait = None if ended else max(int(block * 1000), 1)
-                raw: Any = client.xread(ids, count=_CHUNK, block=wait)
-                got_log = False
-                for key_raw, items in raw or ():
-                    key = key_raw.decode()
-                    for entry_id, fields in items:
-                        ids[key] = entry_id.decode()
-                        line = fields.get(_FIELD_B, b"")
-                        if key == log_key:
-                            got_log = True
-                            for part in line.rstrip(b"\n").split(b"\n"):
-                                yield part.decode("utf-8", "replace")
-                        elif not ended and _is_end(line):
-                            ended = True
-                if ended and not got_log and wait is None:
-                    return
+            with self._reaching():
+                while True:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        return
+                    block = self.block_seconds if left is None else min(left, self.block_seconds)
+                    # After run_end: one more read that does not wait, then stop.
+                    wait = None if ended else max(int(block * 1000), 1)
+                    raw: Any = client.xread(ids, count=_CHUNK, block=wait)
+                    got_log = False
+                    for key_raw, items in raw or ():
+                        key = key_raw.decode()
+                        for entry_id, fields in items:
+                            ids[key] = entry_id.decode()
+                            line = fields.get(_FIELD_B, b"")
+                            if key == log_key:
+                                got_log = True
+                                for part in line.rstrip(b"\n").split(b"\n"):
+                                    yield part.decode("utf-8", "replace")
+                            elif not ended and _is_end(line):
+                                ended = True
+                    if ended and not got_log and wait is None:
+                        return
         finally:
             client.close()
 
@@ -218,8 +236,12 @@ class RedisSource:
         return entry_id
 
     def read_trace(self, ref: RunRef, cursor: str | None, limit: int) -> TracePage:
-        key = self._key(ref, TRACE_FILE)
         after = "0-0" if cursor is None else self._decode_cursor(ref, cursor)
+        with self._reaching():
+            return self._read_trace(ref, after, limit)
+
+    def _read_trace(self, ref: RunRef, after: str, limit: int) -> TracePage:
+        key = self._key(ref, TRACE_FILE)
         last = self._range(key, "+", "-", 1, rev=True)
         last_id = last[0][0].decode() if last else "0-0"
         if _parse_id(after) > _parse_id(last_id):
@@ -247,7 +269,8 @@ class RedisSource:
     def _entries(self, key: str) -> Iterator[bytes]:
         after = "-"
         while True:
-            chunk = self._range(key, after, "+", _CHUNK)
+            with self._reaching():
+                chunk = self._range(key, after, "+", _CHUNK)
             for _, fields in chunk:
                 yield fields.get(_FIELD_B, b"")
             if len(chunk) < _CHUNK:

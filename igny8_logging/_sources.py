@@ -11,12 +11,21 @@ file name the reader built (``automation_run.log``, ``stage_{stage}.log``,
 short ``str`` (whose content the source itself must check).
 
 A source never raises for a run it does not hold except :class:`RunNotFound`
-(e.g. the run vanished between :meth:`RunSource.has_run` and the read), and raises
-``ValueError`` only for a cursor it did not issue.
+(e.g. the run vanished between :meth:`RunSource.has_run` and the read), raises
+``ValueError`` only for a cursor it did not issue, and :class:`SourceUnavailable`
+when it cannot be reached (Redis down, the object store unreachable) -- from
+``has_run`` too, so the reader can tell "not here" from "cannot tell".
+
+Trace cursors name the kind of source that issued them (:func:`cursor_kind`); a
+source says which kinds it reads in ``cursor_kinds``, and the reader serves a
+cursor from such a source, so a reader never re-sends or skips events when a run
+moves between sources (see :meth:`~._reader.RunLogReader.read_trace`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final, Protocol, runtime_checkable
@@ -30,9 +39,11 @@ __all__ = [
     "RUN_FILES",
     "RunNotFound",
     "RunSource",
+    "SourceUnavailable",
     "TracePage",
     "check_count",
     "check_cursor",
+    "cursor_kind",
     "is_run_file",
     "ref_from_parts",
     "tenant_ids",
@@ -50,6 +61,22 @@ RUN_FILES: Final = (RUN_LOG, TRACE_FILE)
 
 class RunNotFound(LookupError):
     """No such run for this account/site (or its id is not a valid run id)."""
+
+
+class SourceUnavailable(ConnectionError):
+    """A place runs are read from (Redis, the archive) cannot be reached or read now.
+
+    Raised by :class:`~igny8_logging.RunLogReader` when the run is found in no
+    reachable source while one could not be asked, or when that source fails in
+    the middle of a read.  ``source`` names it (``"Redis"``, ``"the archive"``),
+    ``url`` is its URL without a password; the message says both and the cause.
+    Worth a retry later: the HTTP endpoints answer 503, the CLI exits 1.
+    """
+
+    def __init__(self, source: str, url: str, cause: object) -> None:
+        super().__init__(f"cannot read from {source} {url}: {cause}")
+        self.source = source
+        self.url = url
 
 
 @dataclass(slots=True)
@@ -168,6 +195,18 @@ def check_cursor(cursor: object) -> str | None:
     if not isinstance(cursor, str) or not 0 < len(cursor) <= MAX_CURSOR:
         raise ValueError("invalid cursor")
     return str.__str__(cursor)
+
+
+def cursor_kind(cursor: str) -> str | None:
+    """The kind tag a source put at the start of its cursor (``"v1"``: a byte offset
+    of the files or the archive, ``"r1"``: a Redis stream id), ``None`` for a string
+    no source issued."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (ValueError, binascii.Error):
+        return None
+    kind, sep, _ = raw.partition(b":")
+    return kind.decode("ascii") if sep and kind.isalnum() and kind.isascii() else None
 
 
 def check_count(value: object, what: str, high: int) -> int:

@@ -5,8 +5,9 @@ library default; the demo's is ``./automation-logs``), ``--account`` and
 ``--site`` (default: the ``_`` folders; ``prune`` and ``runs --all``: every
 tenant), before or after the subcommand; the reading commands also take
 ``--redis-url`` / ``--archive-url``.  A failure (an unknown run, a bad argument,
-a missing base dir or stage log) exits non-zero with one line on stderr and no
-traceback.  Everything is read through :class:`RunLogReader`; ``prune`` walks
+a missing base dir or stage log, a Redis or archive that cannot be reached:
+``SourceUnavailable``, an ``OSError``) exits non-zero with one line on stderr and
+no traceback.  Everything is read through :class:`RunLogReader`; ``prune`` walks
 the tree with the same link-refusing descriptors and validates every folder
 name before touching it.
 """

@@ -6,12 +6,14 @@ Stream per run file, key ``{prefix}:{account}:{site}:{run_id}:{file name}``, fie
 multi-line record is one entry).  :class:`RedisSource` reads them back for
 :class:`~igny8_logging.RunLogReader` (``RunLogReader(redis_url=...)``).
 
-The handler never blocks the caller: a logging call renders the record's lines
-and appends them to a bounded in-memory buffer; a background thread sends them in
-batches.  While Redis is unreachable the buffer holds ``buffer`` records, then the
-oldest are dropped and counted in :attr:`RedisStreamHandler.dropped`; the outage is
-reported once on stderr, and sending resumes by itself.  The files stay the
-durable copy.
+The handler never blocks the caller: a logging call takes the record's lines as
+the file handlers rendered them (the renderings are shared through the record's
+route, see ``_render``; made here only when no file handler ran first) and
+appends them, RESP-packed, to a bounded in-memory buffer, without the handler
+lock; a background thread sends them in batches (see ``_redis_sender``).  While
+Redis is unreachable the buffer holds ``buffer`` records, then the oldest are
+dropped and counted in :attr:`RedisStreamHandler.dropped`; the outage is reported
+once on stderr, and sending resumes by itself.  The files stay the durable copy.
 """
 
 from __future__ import annotations
@@ -21,39 +23,24 @@ import os
 import sys
 import weakref
 from typing import TYPE_CHECKING, Final
-from urllib.parse import urlsplit, urlunsplit
 
-from ._ids import RUN_LOG, TRACE_FILE, stage_file
-from ._redis_keys import check_prefix
-from ._redis_sender import Entry, Sender
+from ._redis_keys import check_prefix, safe_url
+from ._redis_script import bulk
+from ._redis_sender import Sender
 from ._redis_source import RedisSource
-from ._render import formatted_text, reaches_trace, render_trace
+from ._render import formatted_text, text_formatter, trace_bytes
 from ._report import FailureLog
-from ._routing import Route, route_of
+from ._routing import ROUTE_ATTR, Route, route_of
 from ._trace import JsonBackend
 from ._trace_backend import trace_formatter
 
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["RedisSource", "RedisStreamHandler"]
+__all__ = ["RedisSource", "RedisStreamHandler", "safe_url"]
 
 DEFAULT_URL: Final = "redis://localhost:6379/0"
 _OUTAGE: Final = "redis"
-
-
-def safe_url(url: str) -> str:
-    """*url* without its password, for messages."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        host = parts.hostname or ""
-        user = f"{parts.username}:***@" if parts.username else ":***@"
-        netloc = f"{user}{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return "<unparsable url>"
 
 
 def _check_positive(value: object, what: str, *, optional: bool = False) -> int | None:
@@ -112,7 +99,9 @@ class RedisStreamHandler(logging.Handler):
         self.max_record_bytes = max_record_bytes
         self.flush_timeout = float(flush_timeout)
         self.socket_timeout = float(socket_timeout)
-        trace_formatter(json_backend, max_record_bytes)  # an unknown backend fails here
+        # The file handlers' own renderers: their cached bytes are shared, not redone.
+        self._trace_formatter = trace_formatter(json_backend, max_record_bytes)  # checks it
+        self._text_formatter = text_formatter(max_record_bytes)
         self.json_backend: JsonBackend = json_backend
         self.refused = 0
         self.outages = FailureLog(type(self).__name__)
@@ -138,43 +127,53 @@ class RedisStreamHandler(logging.Handler):
         """Records not yet sent."""
         return len(self._sender.queue) + self._sender.inflight
 
-    # -- rendering (the one place that decides the bytes) ---------------------------
-
-    def _text(self, record: logging.LogRecord, route: Route) -> bytes:
-        return formatted_text(self.formatter, record, route, self.max_record_bytes)
-
-    def _trace(self, record: logging.LogRecord, route: Route) -> bytes:
-        return render_trace(record, route, self.max_record_bytes, self.json_backend) or b""
-
-    def _lines_for(self, record: logging.LogRecord, route: Route) -> tuple[tuple[str, bytes], ...]:
-        """``(file name, bytes)`` for each file of the run folder the record goes to."""
-        text = self._text(record, route)
-        trace = reaches_trace(record, route)
-        if route.stage is None:
-            if trace:
-                return ((RUN_LOG, text), (TRACE_FILE, self._trace(record, route)))
-            return ((RUN_LOG, text),)
-        stage = stage_file(route.stage)
-        if trace:
-            return ((RUN_LOG, text), (stage, text), (TRACE_FILE, self._trace(record, route)))
-        return ((RUN_LOG, text), (stage, text))
-
     # -- logging.Handler -------------------------------------------------------------
 
+    def handle(self, record: logging.LogRecord) -> logging.LogRecord | bool:  # type: ignore[override]
+        """Filter, then emit without the handler lock: :meth:`emit` only reads the
+        record's shared renderings and appends to the sender's thread-safe queue."""
+        if self.filters:
+            rv = self.filter(record)
+            if not rv:
+                return rv
+            if isinstance(rv, logging.LogRecord):  # Python 3.12+: a filter may replace it
+                record = rv
+        self.emit(record)
+        return True
+
     def emit(self, record: logging.LogRecord) -> None:
+        """Queue the record's lines: its text line (the run log's and the stage log's
+        bytes) and its trace line, taken from the renderings the file handlers made
+        for it (see ``_render``), rendered here only when no file handler did."""
         try:
-            try:
-                route = route_of(record)
-            except ValueError as exc:
-                self.refused += 1
-                self.outages.failed("refused", f"record refused, not sent: {exc}")
+            route = record.__dict__.get(ROUTE_ATTR)
+            if route is None:
+                route = self._route(record)
+            if not route or self._closed:
                 return
-            if route is None or self._closed:
-                return
-            entry: Entry = (route.parts, self._lines_for(record, route))
-            self._sender.put(entry)
+            rendered = route.rendered
+            formatter = self.formatter
+            text = rendered.get(self._text_formatter) if formatter is None else None
+            if text is None:
+                text = formatted_text(formatter, record, route, self.max_record_bytes)
+            trace = None
+            if route.event is not None or record.levelno >= logging.WARNING:  # reaches_trace
+                trace = rendered.get(self._trace_formatter)
+                if trace is None:
+                    trace = trace_bytes(self._trace_formatter, record, route)
+            self._sender.put(
+                (route.parts, route.stage, bulk(text), None if trace is None else bulk(trace))
+            )
         except Exception:
             self.handleError(record)
+
+    def _route(self, record: logging.LogRecord) -> Route | None:
+        try:
+            return route_of(record)
+        except ValueError as exc:
+            self.refused += 1
+            self.outages.failed("refused", f"record refused, not sent: {exc}")
+            return None
 
     def flush(self) -> None:
         """Wait (at most ``flush_timeout``) until every record emitted so far is sent.
@@ -217,7 +216,6 @@ class RedisStreamHandler(logging.Handler):
             on_success=self._send_worked,
             on_start=self._started,
         )
-        sender.trim_lock = self.lock
         return sender
 
     def _started(self) -> None:

@@ -237,6 +237,34 @@ class TestArchiveRuns:
         assert not folder(mirror, run).exists()  # the copy read is the one removed
         assert folder(primary, run).is_dir()
 
+    def test_archives_a_run_only_redis_holds(
+        self, tmp_path: Path, bucket: str, url: str, s3: MotoS3, server: Any, prefix: str
+    ) -> None:
+        from _redis_server import Logged
+
+        logged = Logged(tmp_path / "host", server.url, prefix)  # the host's files: to compare
+        try:
+            run = make_run(logged.logger, 8, 9)
+        finally:
+            logged.close()
+        nowhere = tmp_path / "web"  # the archiving host has no files at all
+        reader = igl.RunLogReader(nowhere, redis_url=server.url, prefix=prefix)
+        assert archive_runs(reader, url, delete=True) == [run.run_id]
+        stored = objects(s3.client(), bucket)
+        files = local_files(tmp_path / "host", run)
+        assert set(files) == {"automation_run.log", "stage_1.log", "stage_2.log", "run_trace.jsonl"}
+        for name, data in files.items():
+            assert stored[f"{PREFIX}/8/9/{run.run_id}/{name}"] == data  # Redis's bytes: the files'
+        assert f"{PREFIX}/8/9/{run.run_id}/{MANIFEST}" in stored
+        puts = versions(s3.client(), bucket)
+        assert archive_runs(reader, url) == [run.run_id]  # again: nothing uploaded twice
+        assert versions(s3.client(), bucket) == puts
+        assert reader.tail(run.run_id, 1, account_id=8, site_id=9)  # Redis's copy is kept
+        archived = igl.RunLogReader(nowhere, archive_url=url)
+        summary = archived.summary(run.run_id, account_id=8, site_id=9)
+        assert summary["status"] == "completed"
+        assert summary == reader.summary(run.run_id, account_id=8, site_id=9)
+
     @pytest.mark.parametrize(
         "bad", ["http://bucket/x", "s3://", "s3://KEY:SECRET@bucket/x", "s3://b/../x", 42]
     )

@@ -9,8 +9,10 @@ from __future__ import annotations
 import io
 import json
 
-from _moto import MotoS3
+import pytest
+from _moto import MotoS3, free_port
 
+import igny8_logging as igl
 from igny8_logging._archive_source import MANIFEST, ArchiveSource, Manifest, run_prefix
 from igny8_logging._checksums import digest_stream
 from igny8_logging._ids import RunRef
@@ -56,3 +58,25 @@ class TestReads:
         assert source.list_runs(ref.tenant_parts) == [RUN_ID]
         assert source.tail(ref, "automation_run.log", 2) == ["line 98", "line 99"]
         assert not source.has_run(RunRef.checked(RUN_ID, "7", "4"))
+
+
+class TestUnreachable:
+    """A store that cannot be reached is a ``SourceUnavailable`` for reads, and is left out
+    of the reader's listings."""
+
+    def test_reads_raise_and_listings_leave_it_out(
+        self, s3: MotoS3, bucket: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        ref = RunRef.checked(RUN_ID, "7", "3")
+        archived(bucket, ref)
+        url = f"s3://{bucket}/arch"
+        reader = igl.RunLogReader("/nonexistent", archive_url=url)
+        assert reader.tail(RUN_ID, 1, account_id=7, site_id=3) == ["line 99"]
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+        reader = igl.RunLogReader("/nonexistent", archive_url=url)  # a new client, nobody there
+        with pytest.raises(igl.SourceUnavailable) as info:
+            reader.tail(RUN_ID, 1, account_id=7, site_id=3)
+        assert info.value.source == "the archive"
+        assert str(info.value).startswith(f"cannot read from the archive {url}/")
+        assert reader.list_runs(account_id=7, site_id=3) == []

@@ -534,3 +534,30 @@ class TestVersion:
         result = cli("--version")
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == f"igny8-logs {igl.__version__}"
+
+
+class TestRedisDown:
+    """A ``--redis-url`` whose Redis cannot be reached: one line naming it, no password."""
+
+    def test_each_reading_command_says_so_in_one_line(
+        self, tmp_path: Path, own_server: Any
+    ) -> None:
+        from _redis_server import Logged
+
+        logged = Logged(None, own_server.url, "igny8")  # the CLI's prefix, on our own server
+        run = igl.start_run(logged.logger)
+        run.info("only in redis")
+        run.end()
+        logged.close()
+        url = own_server.url.replace("redis://", "redis://:s3cret@")
+        base = tmp_path / "logs"
+        base.mkdir()
+        where = ["--base-dir", base, "--redis-url", url]
+        result = cli("tail", run.run_id, *where)
+        assert result.returncode == 0, result.stderr
+        assert "only in redis" in result.stdout
+        own_server.stop()
+        for command in (["tail", run.run_id], ["trace", run.run_id], ["show", run.run_id]):
+            line = assert_one_line_error(cli(*command, *where), 1)
+            assert f"cannot read from Redis redis://:***@127.0.0.1:{own_server.port}/0" in line
+            assert "s3cret" not in line

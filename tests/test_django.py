@@ -327,3 +327,39 @@ class TestTrace:
             "stage_complete",
         ]
         assert body["complete"] is False
+
+
+class TestStoreDown:
+    """``IGNY8_REDIS_URL``'s Redis unreachable: a 503 with a JSON ``detail``, not a 500."""
+
+    def test_logs_and_trace_of_a_run_only_redis_holds(
+        self, app: App, own_server: Any, prefix: str
+    ) -> None:
+        from _redis_server import Logged
+        from django.contrib.auth.models import User
+        from django.test.utils import override_settings
+        from djangoapp.models import AutomationRun
+
+        logged = Logged(None, own_server.url, prefix)
+        run = igl.start_run(logged.logger, 1, 10)
+        run.info("only in redis")
+        logged.close()
+        owner = User.objects.get(username="alice")
+        pk = AutomationRun.objects.create(
+            run_id=run.run_id, account_id=1, site_id=10, owner=owner
+        ).pk
+        url = own_server.url.replace("redis://", "redis://:s3cret@")
+        with override_settings(IGNY8_REDIS_URL=url, IGNY8_REDIS_PREFIX=prefix):
+            logs = app.alice.get(f"/runs/{pk}/logs/")
+            assert logs.status_code == 200
+            assert logs.json()["lines"][-1].endswith("only in redis")
+            own_server.stop()
+            for path in (f"/runs/{pk}/logs/", f"/runs/{pk}/trace/"):
+                response = app.alice.get(path)
+                assert response.status_code == 503, path
+                assert "Redis cannot be reached" in response.json()["detail"]
+                assert response["Retry-After"] == "5"
+                assert "s3cret" not in response.content.decode()
+            # a run the files hold is still served from them
+            files = app.alice.get(f"/runs/{app.rows['alice']}/logs/?lines=1")
+            assert files.status_code == 200

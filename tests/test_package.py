@@ -21,6 +21,7 @@ PUBLIC = {
     "RunLogReader",
     "RunLogger",
     "RunNotFound",
+    "SourceUnavailable",
     "StageLogHandler",
     "TextFormatter",
     "TraceHandler",
@@ -59,6 +60,8 @@ class TestPublicNames:
             assert list(params)[:2] == ["base_dir", "shared_dir"]
         assert issubclass(igl.RunLogger, logging.LoggerAdapter)
         assert issubclass(igl.RunNotFound, LookupError)
+        assert issubclass(igl.SourceUnavailable, ConnectionError)  # an OSError
+        assert not issubclass(igl.SourceUnavailable, LookupError | ValueError)
         assert issubclass(igl.TextFormatter, logging.Formatter)
         assert issubclass(igl.RunContextFilter, logging.Filter)
 

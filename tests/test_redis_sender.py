@@ -15,13 +15,14 @@ from _redis_server import Logged, RedisServer, client, entries, require_redis_se
 
 import igny8_logging as igl
 from igny8_logging._redis_keys import stream_key
-from igny8_logging._redis_sender import Entry, Sender
+from igny8_logging._redis_script import Entry, bulk
+from igny8_logging._redis_sender import Sender
 
 PARTS = ("1", "2", "run_sender")
 
 
 def entry(i: int) -> Entry:
-    return (PARTS, (("automation_run.log", b"line %d\n" % i),))
+    return (PARTS, None, bulk(b"line %d\n" % i), None)
 
 
 @pytest.fixture

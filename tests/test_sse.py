@@ -286,3 +286,85 @@ class TestFromRedis:
         finally:
             writer.close()
             server.stop()
+
+
+class TestRedisComingAndGoing:
+    """The feed keeps each event exactly once when Redis gets the run, and ends cleanly
+    (for the browser to reconnect) when Redis goes away."""
+
+    def test_resume_from_the_files_after_redis_got_the_run(
+        self, site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from django.test.utils import override_settings
+        from djangoapp.views import AutomationRunViewSet
+
+        require_redis_server()
+        monkeypatch.setattr(AutomationRunViewSet, "trace_page_size", 2)  # ids inside pages
+        late = RedisServer(tmp_path / "late")  # down while the feed starts
+        prefix = f"sse{uuid.uuid4().hex[:6]}"
+        writer = Writer(site.base, late.url, prefix)
+        try:
+            with override_settings(IGNY8_REDIS_URL=late.url, IGNY8_REDIS_PREFIX=prefix):
+                run = igl.start_run(writer.logger, 1, 10)
+                for item in range(3):
+                    run.trace("item_done", item=item)
+                pk = site.row(run.run_id)
+                client = site.stream(pk)  # Redis is down: from the files
+                seen = [next_data_event(client) for _ in range(3)]  # run_start, items 0, 1
+                client.close()
+                late.start()
+                for item in range(3, 5):
+                    run.trace("item_done", item=item)
+                run.end()
+                writer.flush()  # Redis now holds the whole run
+                last = seen[-1]
+                assert last is not None
+                assert last.id is not None
+                resumed = site.stream(pk, headers={"Last-Event-ID": last.id})
+                assert resumed.status == 200
+                rest = read_all(resumed)
+                resumed.close()
+        finally:
+            writer.close()
+            late.stop()
+        got = [data(e) for e in [*seen, *rest]]
+        path = site.base / "1" / "10" / run.run_id / "run_trace.jsonl"
+        assert got == [json.loads(line) for line in path.read_text().splitlines()]
+        assert [e.get("item") for e in got] == [None, 0, 1, 2, 3, 4, None]
+
+    def test_redis_down_mid_stream_ends_the_stream_and_a_new_one_is_503(
+        self, site: Site, tmp_path: Path
+    ) -> None:
+        from django.test.utils import override_settings
+
+        require_redis_server()
+        server = RedisServer(tmp_path / "redis").start()
+        prefix = f"sse{uuid.uuid4().hex[:6]}"
+        writer = Writer(None, server.url, prefix)  # the run is in Redis only
+        try:
+            with override_settings(IGNY8_REDIS_URL=server.url, IGNY8_REDIS_PREFIX=prefix):
+                run = igl.start_run(writer.logger, 1, 10)
+                writer.flush()
+                pk = site.row(run.run_id)
+                client = site.stream(pk)
+                first = next_data_event(client)
+                assert data(first)["event"] == "run_start"
+                server.stop()
+                last = client.next_event()  # the farewell: a comment and a retry delay
+                assert last is not None
+                assert last.data is None
+                assert last.comment is not None
+                assert "unavailable" in last.comment
+                assert last.fields.get("retry") == "5000"
+                assert client.next_event() is None  # closed cleanly, no broken chunk
+                client.close()
+                assert first is not None
+                again = site.stream(pk, headers={"Last-Event-ID": first.id or ""})
+                assert again.status == 503
+                body = json.loads(again.body())
+                assert "Redis" in body["detail"]
+                assert str(server.port) not in body["detail"]  # no address in the answer
+                again.close()
+        finally:
+            writer.close()
+            server.stop()

@@ -5,6 +5,10 @@ it, so a client that reconnects with ``Last-Event-ID`` gets the next event and
 no duplicate.  The reader's cursors mark page ends, so an event inside a page
 has the id ``{page cursor}~{n}`` ("n events after that cursor"), which resumes
 by re-reading those *n* events and going on from the cursor after them.
+
+When the trace's source cannot be read any more (Redis went down mid-stream), the
+stream ends cleanly with a comment and a ``retry:`` hint instead of breaking off:
+the browser reconnects with ``Last-Event-ID`` and resumes where it was.
 """
 
 from __future__ import annotations
@@ -15,9 +19,13 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Final
 
-from .._reader import TracePage
+from .._reader import SourceUnavailable, TracePage
 
 __all__ = ["EventFeed", "parse_event_id"]
+
+#: The last chunk of a stream whose source failed: a comment, and the reconnection
+#: delay (ms) for ``EventSource``.
+UNAVAILABLE: Final = b": source unavailable, reconnect later\nretry: 5000\n\n"
 
 _STEP_RE: Final = re.compile(r"(?P<cursor>[A-Za-z0-9_=-]*)~(?P<n>[1-9][0-9]{0,4})", re.ASCII)
 
@@ -70,6 +78,12 @@ class EventFeed:
         self.first = self.read(cursor, self.page_size)
 
     def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._events()
+        except SourceUnavailable:
+            yield UNAVAILABLE
+
+    def _events(self) -> Iterator[bytes]:
         page = self.first if self.first is not None else self.read(self.cursor, self.page_size)
         quiet_since = self.clock()
         while True:

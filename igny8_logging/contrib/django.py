@@ -20,7 +20,11 @@ The run is found with ``self.get_object()``, so the viewset's queryset,
 filters and permissions decide who sees which run: a run hidden by them, an
 unknown run, a row whose run folder does not exist and a stored id that is not
 a valid run id (a path traversal attempt) are all the same 404.  A bad
-``lines``, ``stage``, ``limit`` or ``cursor`` is a 400.  Files are read with
+``lines``, ``stage``, ``limit`` or ``cursor`` is a 400.  A store that cannot be
+reached (``IGNY8_REDIS_URL``'s Redis down while the files do not hold the run, or
+down in the middle of a read) is a 503 with a JSON ``detail`` and ``Retry-After``;
+an event stream whose store fails after it started ends cleanly (the browser
+reconnects with ``Last-Event-ID``).  Files are read with
 :class:`igny8_logging.RunLogReader` below the setting ``IGNY8_LOG_DIR`` (else
 the library default); ``lines`` is at most the setting ``IGNY8_LOGS_MAX_LINES``
 (default 10,000, the reader's own limit).  With the setting ``IGNY8_REDIS_URL``
@@ -39,17 +43,24 @@ from typing import TYPE_CHECKING, Any, Final
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .._ids import check_stage, default_base_dir
-from .._reader import MAX_PAGE, MAX_TAIL_LINES, RunLogReader, RunNotFound, TracePage
+from .._reader import (
+    MAX_PAGE,
+    MAX_TAIL_LINES,
+    RunLogReader,
+    RunNotFound,
+    SourceUnavailable,
+    TracePage,
+)
 from ._run_model import RunModelHandler
 from ._sse import EventFeed
 
-__all__ = ["EventStreamRenderer", "RunLogsMixin", "RunModelHandler"]
+__all__ = ["EventStreamRenderer", "LogsUnavailable", "RunLogsMixin", "RunModelHandler"]
 
 if TYPE_CHECKING:
     from rest_framework.viewsets import GenericViewSet
@@ -74,13 +85,29 @@ def _count(params: Any, name: str, default: int, high: int) -> int:
     return int(raw)
 
 
+class LogsUnavailable(APIException):
+    """503: the store holding the run's logs (Redis, the archive) cannot be reached now."""
+
+    status_code = 503
+    default_detail = "The run's logs cannot be read now; try again later."
+    default_code = "logs_unavailable"
+    #: Seconds for the ``Retry-After`` header (DRF's exception handler sends it).
+    wait = 5
+
+
 @contextmanager
 def _run_not_found() -> Iterator[None]:
-    """Turn :class:`RunNotFound` (unknown run, invalid stored id, no folder) into a 404."""
+    """Turn :class:`RunNotFound` (unknown run, invalid stored id, no folder) into a 404,
+    :class:`SourceUnavailable` into a 503 (its ``detail`` names the kind of store, not
+    its URL: that stays in the server's logs)."""
     try:
         yield
     except RunNotFound:
         raise NotFound("No logs for this run.") from None
+    except SourceUnavailable as exc:
+        raise LogsUnavailable(
+            f"The run's logs cannot be read now: {exc.source} cannot be reached. Try again later."
+        ) from exc
 
 
 class EventStreamRenderer(BaseRenderer):
