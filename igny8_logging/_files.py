@@ -106,6 +106,8 @@ class FileTree:
         self._stale: set[Key] = set()
         #: Files found ending inside a line when opened: the next write ends it first.
         self._torn: set[Key] = set()
+        #: The last file appended to by :meth:`append_at`: (parts, name, descriptor, key).
+        self._last: tuple[tuple[str, ...], str, _Descriptor, Key] | None = None
         stale = self._stale
 
         def notify(owner: object) -> None:
@@ -139,6 +141,45 @@ class FileTree:
             self._watcher.poll()
         self.append((*parts, name), data, sync)
 
+    def append_at(self, parts: tuple[str, ...], name: str, data: bytes, sync: bool = False) -> None:
+        """:meth:`append` for ``parts/name``; the same file as the last append costs one write.
+
+        The last file appended to is remembered by the identity of its *parts*
+        and *name* (the handlers pass the same objects for every record of a
+        run), so no key is built, hashed or looked up for it.
+        """
+        last = self._last
+        if (
+            last is not None
+            and last[0] is parts
+            and last[1] is name
+            and not (self._stale or self._unwatched or self._torn or sync)
+        ):
+            fd = last[2].fd
+            try:
+                written = os.write(fd, data)
+            except OSError:
+                pass  # nothing was written: the slow path tells the cases apart
+            else:
+                if written == len(data):
+                    return
+                self._finish_short(last[3], fd, data, written)
+                return
+        key = (*parts, name)
+        self.append(key, data, sync)
+        entry = self._fds.get(key)
+        if entry is not None:
+            self._last = (parts, name, entry, key)
+
+    def _finish_short(self, key: Key, fd: int, data: bytes, written: int) -> None:
+        try:  # a short write (full disk, signal): the rest, as before
+            while written < len(data):
+                written += os.write(fd, data[written:])
+        except OSError:
+            with self._lock:
+                self._drop(key)
+            raise
+
     def append(self, key: Key, data: bytes, sync: bool = False) -> None:
         """:meth:`write` for a ``(*parts, name)`` key, events already polled."""
         entry = self._fds.get(key)
@@ -154,13 +195,7 @@ class FileTree:
             else:
                 if written == len(data):
                     return
-                try:  # a short write (full disk, signal): the rest, as before
-                    while written < len(data):
-                        written += os.write(entry.fd, data[written:])
-                except OSError:
-                    with self._lock:
-                        self._drop(key)
-                    raise
+                self._finish_short(key, entry.fd, data, written)
                 return
         with self._lock:
             self._append_slow(key, data, sync)
@@ -262,6 +297,9 @@ class FileTree:
         return entry
 
     def _drop(self, key: Key, *, close: bool = True) -> None:
+        last = self._last
+        if last is not None and last[3] == key:
+            self._last = None
         self._torn.discard(key)  # checked again when the file is reopened
         self._unwatched.discard(key)
         owner = (id(self), key)
@@ -286,6 +324,7 @@ class FileTree:
         has its own), and a lock another thread held at the fork is replaced.
         """
         self._lock = threading.RLock()
+        self._last = None
         for entry in self._fds.values():
             fd = entry.fd
             entry.disown()

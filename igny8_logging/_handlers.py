@@ -141,12 +141,12 @@ class BaseRunHandler(logging.Handler):
                 _poll()
             fsync = self.fsync
             sync = fsync != "never" and (fsync == "always" or route.event in SYNC_EVENTS)
-            key = (*route.parts, name)
+            parts = route.parts
             for tree in self.trees:
                 try:
-                    tree.append(key, data, sync)
+                    tree.append_at(parts, name, data, sync)
                 except Exception as exc:
-                    self._failed(tree, key, exc)
+                    self._failed(tree, (*parts, name), exc)
                 else:
                     if self._failed_once:
                         self.failure_log.recovered(

@@ -13,6 +13,7 @@ import pytest
 
 from igny8_logging._files import FileTree
 from igny8_logging._opening import open_tree_file
+from igny8_logging._watch import WATCHER
 
 RUN = ("7", "site", "run_20261129_013000_abcd1234")
 
@@ -137,6 +138,44 @@ class TestAppend:
         os.waitpid(pid, 0)
         assert os.read(read, 1) == b"\x00"
         os.close(read)
+
+
+class TestLastFile:
+    """``append_at``: the file appended to last costs one write, and changes are still seen."""
+
+    def test_appends_and_notices_a_deleted_file(self, tree: FileTree) -> None:
+        name = "a.log"
+        tree.append_at(RUN, name, b"1\n")
+        tree.append_at(RUN, name, b"2\n")
+        path = Path(tree.root, *RUN, name)
+        assert path.read_bytes() == b"1\n2\n"
+        path.unlink()
+        WATCHER.poll()  # what the handlers do once per record
+        tree.append_at(RUN, name, b"3\n")
+        assert path.read_bytes() == b"3\n"
+
+    def test_an_evicted_last_file_is_closed(self, tmp_path: Path) -> None:
+        tree = FileTree(str(tmp_path / "base"), max_open=1)
+        before = open_fds()
+        tree.append_at(RUN, "a.log", b"1\n")
+        assert open_fds() == before + 1
+        tree.append((*RUN, "b.log"), b"1\n")  # evicts a.log, the remembered one
+        assert open_fds() == before + 1
+        tree.append_at(RUN, "a.log", b"2\n")
+        assert Path(tree.root, *RUN, "a.log").read_bytes() == b"1\n2\n"
+        tree.close()
+        assert open_fds() == before
+
+    def test_bounded_across_many_runs(self, tmp_path: Path) -> None:
+        tree = FileTree(str(tmp_path / "base"), max_open=4)
+        before = open_fds()
+        runs = [("_", "_", f"run_20261129_013000_{n:08x}") for n in range(50)]
+        for parts in runs * 2:
+            tree.append_at(parts, "a.log", b"x\n")
+            assert open_fds() <= before + 4
+        assert all(Path(tree.root, *parts, "a.log").read_bytes() == b"x\nx\n" for parts in runs)
+        tree.close()
+        assert open_fds() == before
 
 
 class TestRecreate:
