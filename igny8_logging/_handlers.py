@@ -31,12 +31,33 @@ from ._trace import JsonBackend, TraceFormatter
 from ._trace_backend import trace_formatter
 from ._watch import WATCHER
 
-__all__ = ["BaseRunHandler", "FsyncPolicy", "RunLogHandler", "StageLogHandler", "TraceHandler"]
+__all__ = [
+    "BaseRunHandler",
+    "FsyncPolicy",
+    "RunLogHandler",
+    "StageLogHandler",
+    "TraceHandler",
+    "handle_unlocked",
+]
 
 FsyncPolicy = Literal["never", "stage", "always"]
 FSYNC_POLICIES: Final = get_args(FsyncPolicy)
 PathArg = str | os.PathLike[str] | None
 _poll: Final = WATCHER.poll
+
+
+def handle_unlocked(
+    handler: logging.Handler, record: logging.LogRecord
+) -> logging.LogRecord | bool:
+    """``Handler.handle`` without the lock, for handlers whose ``emit`` needs none."""
+    if handler.filters:
+        rv = handler.filter(record)
+        if not rv:
+            return rv
+        if isinstance(rv, logging.LogRecord):  # Python 3.12+: a filter may replace it
+            record = rv
+    handler.emit(record)
+    return True
 
 
 class BaseRunHandler(logging.Handler):
@@ -116,14 +137,7 @@ class BaseRunHandler(logging.Handler):
 
     def handle(self, record: logging.LogRecord) -> logging.LogRecord | bool:  # type: ignore[override]
         """Filter, then emit without the handler lock (see the module docstring)."""
-        if self.filters:
-            rv = self.filter(record)
-            if not rv:
-                return rv
-            if isinstance(rv, logging.LogRecord):  # Python 3.12+: a filter may replace it
-                record = rv
-        self.emit(record)
-        return True
+        return handle_unlocked(self, record)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

@@ -24,6 +24,7 @@ import sys
 import weakref
 from typing import TYPE_CHECKING, Final
 
+from ._handlers import handle_unlocked
 from ._redis_keys import check_prefix, safe_url
 from ._redis_script import bulk
 from ._redis_sender import Sender
@@ -132,14 +133,7 @@ class RedisStreamHandler(logging.Handler):
     def handle(self, record: logging.LogRecord) -> logging.LogRecord | bool:  # type: ignore[override]
         """Filter, then emit without the handler lock: :meth:`emit` only reads the
         record's shared renderings and appends to the sender's thread-safe queue."""
-        if self.filters:
-            rv = self.filter(record)
-            if not rv:
-                return rv
-            if isinstance(rv, logging.LogRecord):  # Python 3.12+: a filter may replace it
-                record = rv
-        self.emit(record)
-        return True
+        return handle_unlocked(self, record)
 
     def emit(self, record: logging.LogRecord) -> None:
         """Queue the record's lines: its text line (the run log's and the stage log's

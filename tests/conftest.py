@@ -95,6 +95,17 @@ def make_logger(request: pytest.FixtureRequest) -> Iterator[Callable[..., loggin
             handler.close()
 
 
+class Records(logging.Handler):
+    """Keeps the records it is given (what a formatter or error tracker would see)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 def text_lines(path: Path) -> list[str]:
     """The physical lines of a text file (no newlines)."""
     return path.read_text(encoding="utf-8").splitlines()

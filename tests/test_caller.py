@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run_dir, text_lines
+from conftest import Records, run_dir, text_lines
 
 import igny8_logging as igl
 from igny8_logging._caller import caller_stacklevel
@@ -21,17 +21,6 @@ def line_of(marker: str) -> int:
     lines = HERE.read_text().splitlines()
     (number,) = [n for n, line in enumerate(lines, 1) if line.endswith(f"# @{marker}")]
     return number
-
-
-class Records(logging.Handler):
-    """Keeps the records it is given (what a formatter or error tracker would see)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
 
 @pytest.fixture

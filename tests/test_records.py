@@ -9,22 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_dir, text_lines, trace_events
+from conftest import Records, run_dir, text_lines, trace_events
 
 import igny8_logging as igl
 from igny8_logging._records import plan_of, standard_logger
 from igny8_logging._routing import FIELDS_ATTR, ROUTE_ATTR, Route, route_of
 
 RUN_ID = "run_20261202_013000_abcd1234"
-
-
-class Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
 
 @pytest.fixture

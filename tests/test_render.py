@@ -10,30 +10,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import Records
 
 import igny8_logging as igl
 from igny8_logging._render import formatted_text, render_text, render_trace, trace_event
 from igny8_logging._routing import Route, route_of
 
 
-class _Keep(logging.Handler):
-    """Keeps every record after the file handlers have written it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture
-def wired(tmp_path: Path) -> Iterator[tuple[logging.Logger, _Keep]]:
+def wired(tmp_path: Path) -> Iterator[tuple[logging.Logger, Records]]:
     name = f"igny8.test.render.{uuid.uuid4().hex}"
     logging.config.dictConfig(igl.logging_config(tmp_path, logger=name, level="DEBUG"))
     logger = logging.getLogger(name)
     logger.propagate = False
-    keep = _Keep()
+    keep = Records()
     logger.addHandler(keep)
     yield logger, keep
     for handler in list(logger.handlers):
@@ -56,7 +46,7 @@ class TestSameBytesAsFiles:
     """What the renderers give is exactly what the file handlers wrote."""
 
     def test_text_and_trace_match_files(
-        self, tmp_path: Path, wired: tuple[logging.Logger, _Keep]
+        self, tmp_path: Path, wired: tuple[logging.Logger, Records]
     ) -> None:
         logger, keep = wired
         run = igl.start_run(logger)
@@ -73,7 +63,7 @@ class TestSameBytesAsFiles:
         assert _file(tmp_path, "run_trace.jsonl").endswith(line)
         assert trace_event(record, route) == json.loads(line)
 
-    def test_second_call_is_cached(self, wired: tuple[logging.Logger, _Keep]) -> None:
+    def test_second_call_is_cached(self, wired: tuple[logging.Logger, Records]) -> None:
         logger, keep = wired
         run = igl.start_run(logger)
         run.warning("once")
@@ -89,7 +79,7 @@ class TestSameBytesAsFiles:
 class TestTraceSelection:
     """An INFO record without an event has no trace line."""
 
-    def test_info_without_event(self, wired: tuple[logging.Logger, _Keep]) -> None:
+    def test_info_without_event(self, wired: tuple[logging.Logger, Records]) -> None:
         logger, keep = wired
         run = igl.start_run(logger)
         run.info("plain info")
@@ -103,7 +93,7 @@ class TestTraceSelection:
 class TestUserFormatter:
     """A user ``logging.Formatter`` sets the layout, shows run ids, leaves the record alone."""
 
-    def test_formatter_layout(self, wired: tuple[logging.Logger, _Keep]) -> None:
+    def test_formatter_layout(self, wired: tuple[logging.Logger, Records]) -> None:
         logger, keep = wired
         run = igl.start_run(logger)
         run.info("hello\nworld")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
-from conftest import run_dir, text_lines, trace_events
+from conftest import Records, run_dir, text_lines, trace_events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,17 +18,6 @@ import igny8_logging as igl
 from igny8_logging._clock import clock
 
 RUN_ID = "run_20261129_013000_abcd1234"
-
-
-class Records(logging.Handler):
-    """Keeps the records it is given (what a formatter or error tracker would see)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
 
 @pytest.fixture
