@@ -99,10 +99,16 @@ def _built(
     sinfo: str | None = None,
 ) -> logging.LogRecord:
     """``logging.LogRecord(...)``, built attribute by attribute (see the module docstring)."""
-    created, msecs, relative = _times()
+    if _NS:
+        created, msecs, relative = _times()
+    else:  # _times(), without the call
+        created = time.time()
+        msecs = int((created - int(created)) * 1000) + 0.0
+        relative = (created - logging._startTime) * 1000  # type: ignore[attr-defined]
     if args and len(args) == 1 and isinstance(args[0], collections.abc.Mapping) and args[0]:
         args = args[0]
-    filename, module = _names_of(pathname)
+    names = _paths.get(pathname)
+    filename, module = _names_of(pathname) if names is None else names
     threads = logging.logThreads
     record = _new(_LogRecord)
     record.__dict__ = {

@@ -13,8 +13,9 @@ attributes in one ``update``, and the :class:`~._routing.Route` attached
 record is then given to ``logger.handle``: the logger's filters, its handlers
 and propagation work as ever.
 
-A logger whose class overrides ``makeRecord``, ``_log`` or ``findCaller`` gets the standard
-path (:func:`standard_logger` says which), so such an override is honoured.
+A logger whose class overrides ``makeRecord``, ``_log``, ``findCaller`` or
+``handle`` gets the standard path (:func:`standard_logger` says which), so such
+an override is honoured.
 """
 
 from __future__ import annotations
@@ -39,17 +40,18 @@ from ._routing import (
 
 __all__ = ["RunPlan", "log_record", "plan_of", "standard_logger"]
 
-_STOCK: Final = (logging.Logger.makeRecord, logging.Logger._log, logging.Logger.findCaller)
+_LOGGER: Final = logging.Logger
+_STOCK: Final = (_LOGGER.makeRecord, _LOGGER._log, _LOGGER.findCaller, _LOGGER.handle)
 _standard: dict[type, bool] = {}
 
 
 def standard_logger(logger: logging.Logger) -> bool:
-    """Whether *logger* makes its records as ``logging.Logger`` does (no override of
-    ``makeRecord``, ``_log`` or ``findCaller``)."""
+    """Whether *logger* makes and handles its records as ``logging.Logger`` does (no
+    override of ``makeRecord``, ``_log``, ``findCaller`` or ``handle``)."""
     kind = type(logger)
     known = _standard.get(kind)
     if known is None:
-        methods = (kind.makeRecord, kind._log, kind.findCaller)
+        methods = (kind.makeRecord, kind._log, kind.findCaller, kind.handle)
         known = isinstance(logger, logging.Logger) and methods == _STOCK
         _standard[kind] = known
     return known
@@ -184,4 +186,7 @@ def log_record(
     d.update(attrs)
     if route is not None:
         d[ROUTE_ATTR] = route
-    logger.handle(record)
+    if logger.filters or logger.disabled:
+        logger.handle(record)
+    else:  # what Logger.handle does then, without the call
+        logger.callHandlers(record)
