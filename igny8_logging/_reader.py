@@ -29,6 +29,7 @@ from ._ids import (
     run_started_at,
     stage_file,
 )
+from ._report import FailureLog
 from ._sources import (
     MAX_PAGE,
     MAX_TAIL_LINES,
@@ -57,12 +58,23 @@ _NO_TIME: Final = datetime.min.replace(tzinfo=UTC)
 _T = TypeVar("_T")
 
 
-def _listed(listing: Callable[..., list[_T]], *args: Any) -> list[_T]:
-    """A source's listing; nothing from a source that cannot be reached."""
+#: Sources left out of listings (Redis down...): said on stderr once per outage.
+listing_failures: Final = FailureLog("RunLogReader")
+_described: dict[str, str] = {}
+
+
+def _listed(source: RunSource, listing: Callable[..., list[_T]], *args: Any) -> list[_T]:
+    """*source*'s *listing*; nothing from a source that cannot be reached (said once)."""
+    key = f"{type(source).__name__}@{id(source):x}"
     try:
-        return listing(*args)
-    except SourceUnavailable:
+        found = listing(*args)
+    except SourceUnavailable as exc:
+        _described[key] = f"{exc.source} {exc.url}"
+        listing_failures.failed(key, f"{exc}; the runs it holds are not listed until it answers")
         return []
+    if listing_failures.failing(key):
+        listing_failures.recovered(key, f"{_described.get(key, key)} answers again")
+    return found
 
 
 def _is_seconds(value: object) -> bool:
@@ -318,14 +330,14 @@ class RunLogReader:
         parts = tenant_parts(
             check_tenant(account_id, "account_id"), check_tenant(site_id, "site_id")
         )
-        runs = {run for source in self.sources for run in _listed(source.list_runs, parts)}
+        runs = {run for source in self.sources for run in _listed(source, source.list_runs, parts)}
         return sorted(runs, key=lambda run: (run_started_at(run) or _NO_TIME, run), reverse=True)
 
     def tenants(self) -> list[tuple[str | None, str | None]]:
         """Every ``(account_id, site_id)`` with runs in any source that can be reached,
         ``None`` for a missing id (the ``_`` folders), sorted by folder names; ids are
         folder names (str)."""
-        parts = {pair for source in self.sources for pair in _listed(source.tenants)}
+        parts = {pair for source in self.sources for pair in _listed(source, source.tenants)}
         return [tenant_ids(pair) for pair in sorted(parts)]
 
     def run_files(

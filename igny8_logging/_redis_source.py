@@ -286,14 +286,10 @@ class RedisSource:
     # -- listing -------------------------------------------------------------------
 
     def list_runs(self, tenant_parts: tuple[str, str]) -> list[str]:
-        """The tenant's runs whose streams still exist (any order); ``[]`` when Redis
-        cannot be reached (the files are listed still)."""
-        import redis
-
-        try:
+        """The tenant's runs whose streams still exist (any order); ``SourceUnavailable``
+        when Redis cannot be reached (the reader lists the other sources, and says so)."""
+        with self._reaching():
             return self._list_runs(tenant_parts)
-        except redis.RedisError:
-            return []
 
     def _list_runs(self, tenant_parts: tuple[str, str]) -> list[str]:
         client = self._redis()
@@ -307,12 +303,8 @@ class RedisSource:
         return [run_id for run_id, count in zip(runs, alive, strict=True) if count]
 
     def tenants(self) -> list[tuple[str, str]]:
-        import redis
-
-        try:
+        with self._reaching():
             return self._tenants()
-        except redis.RedisError:
-            return []
 
     def _tenants(self) -> list[tuple[str, str]]:
         pattern = re.sub(r"([\\*?\[\]])", r"\\\1", self.prefix) + ":*:*:.runs"

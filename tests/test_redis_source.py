@@ -233,3 +233,32 @@ class TestRedisDown:
             assert "s3cret" not in str(info.value)
             assert "***" in info.value.url
         assert reader.list_runs(account_id=1, site_id=10) == []  # listings leave Redis out
+
+    def test_listings_say_once_that_redis_is_left_out_and_when_it_is_back(
+        self,
+        own_server: RedisServer,
+        prefix: str,
+        tmp_path: Path,
+        capfd: pytest.CaptureFixture[str],
+    ) -> None:
+        dead = RedisServer(tmp_path / "never-started").url
+        files = Logged(tmp_path / "logs", dead, prefix, flush_timeout=0.1)
+        on_disk = igl.start_run(files.logger)
+        files.close()
+        url = own_server.url.replace("redis://", "redis://:s3cret@")
+        reader = igl.RunLogReader(tmp_path / "logs", redis_url=url, prefix=prefix)
+        own_server.stop()
+        capfd.readouterr()
+        assert reader.list_runs() == [on_disk.run_id]
+        assert reader.list_runs() == [on_disk.run_id]
+        said = capfd.readouterr().err.splitlines()
+        assert len(said) == 1
+        assert "RunLogReader" in said[0]
+        assert "not listed" in said[0]
+        assert f"127.0.0.1:{own_server.port}" in said[0]
+        assert "s3cret" not in said[0]
+        own_server.start()  # empty again (it keeps nothing on disk)
+        assert reader.list_runs() == [on_disk.run_id]
+        back = capfd.readouterr().err.splitlines()
+        assert len(back) == 1
+        assert "answers again" in back[0]
