@@ -51,8 +51,9 @@ def standard_logger(logger: logging.Logger) -> bool:
     kind = type(logger)
     known = _standard.get(kind)
     if known is None:
-        methods = (kind.makeRecord, kind._log, kind.findCaller, kind.handle)
-        known = isinstance(logger, logging.Logger) and methods == _STOCK
+        known = isinstance(logger, logging.Logger) and (
+            (kind.makeRecord, kind._log, kind.findCaller, kind.handle) == _STOCK
+        )
         _standard[kind] = known
     return known
 

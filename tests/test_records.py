@@ -145,6 +145,16 @@ class TestStandardPathKept:
         assert holder.records[0].event == "item"  # type: ignore[attr-defined]
         assert holder.records[0].filename == "test_records.py"
 
+    def test_a_logger_adapter_as_the_logger_still_works(
+        self, logger: logging.Logger, records: Records
+    ) -> None:
+        wrapped = logging.LoggerAdapter(logger, {})
+        run = igl.RunLogger(wrapped, RUN_ID, stage=1)  # type: ignore[arg-type]
+        run.info("through an adapter")
+        (record,) = records.records
+        assert record.getMessage() == "through an adapter"
+        assert record.funcName == "test_a_logger_adapter_as_the_logger_still_works"
+
     def test_the_record_factory_is_used(self, logger: logging.Logger, records: Records) -> None:
         class Marked(logging.LogRecord):
             pass
