@@ -58,23 +58,38 @@ _NO_TIME: Final = datetime.min.replace(tzinfo=UTC)
 _T = TypeVar("_T")
 
 
-#: Sources left out of listings (Redis down...): said on stderr once per outage.
+#: Sources left out of listings (Redis down...): said on stderr once per outage of
+#: each place (keyed by the source's ``repr``: its kind and URL, never a password).
 listing_failures: Final = FailureLog("RunLogReader")
-_described: dict[str, str] = {}
 
 
 def _listed(source: RunSource, listing: Callable[..., list[_T]], *args: Any) -> list[_T]:
     """*source*'s *listing*; nothing from a source that cannot be reached (said once)."""
-    key = f"{type(source).__name__}@{id(source):x}"
+    place = repr(source)
     try:
         found = listing(*args)
     except SourceUnavailable as exc:
-        _described[key] = f"{exc.source} {exc.url}"
-        listing_failures.failed(key, f"{exc}; the runs it holds are not listed until it answers")
+        listing_failures.failed(place, f"{exc}; the runs it holds are not listed until it answers")
         return []
-    if listing_failures.failing(key):
-        listing_failures.recovered(key, f"{_described.get(key, key)} answers again")
+    if listing_failures.failing(place):
+        listing_failures.recovered(place, f"{place} answers again")
     return found
+
+
+def _first_holder(sources: Sequence[RunSource], ref: RunRef) -> RunSource | None:
+    """The first of *sources* holding the run, passing over one that cannot be reached;
+    ``None`` when none holds it, the first :class:`SourceUnavailable` when one could not
+    tell."""
+    unreachable: SourceUnavailable | None = None
+    for source in sources:
+        try:
+            if source.has_run(ref):
+                return source
+        except SourceUnavailable as exc:
+            unreachable = unreachable or exc
+    if unreachable is not None:
+        raise unreachable
+    return None
 
 
 def _is_seconds(value: object) -> bool:
@@ -149,18 +164,12 @@ class RunLogReader:
         """The first source holding the run; a source that cannot be reached is
         passed over (Redis down: the files are read), and when no other holds the
         run its :class:`SourceUnavailable` is raised rather than ``RunNotFound``."""
-        unreachable: SourceUnavailable | None = None
-        for source in self.sources:
-            try:
-                if source.has_run(ref):
-                    return source
-            except SourceUnavailable as exc:
-                unreachable = unreachable or exc
-        if unreachable is not None:
-            raise unreachable
-        raise RunNotFound(
-            f"no run {ref.run_id} for account {ref.account_id!r}, site {ref.site_id!r}"
-        )
+        holder = _first_holder(self.sources, ref)
+        if holder is None:
+            raise RunNotFound(
+                f"no run {ref.run_id} for account {ref.account_id!r}, site {ref.site_id!r}"
+            )
+        return holder
 
     def _cursor_source(self, ref: RunRef, cursor: str) -> RunSource:
         """The source that reads *cursor*: the first source of the cursor's kind that
@@ -168,20 +177,16 @@ class RunLogReader:
         from the files until Redis got it keeps its file cursors: no re-send, no skip).
         ``ValueError`` when no source of that kind holds the run any more."""
         kind = cursor_kind(cursor)
-        claimed = False
+        readers = [s for s in self.sources if kind in getattr(s, "cursor_kinds", ())]
         unreachable: SourceUnavailable | None = None
-        for source in self.sources:
-            kinds = getattr(source, "cursor_kinds", None)
-            if kinds is None or kind not in kinds:
-                continue
-            claimed = True
-            try:
-                if source.has_run(ref):
-                    return source
-            except SourceUnavailable as exc:
-                unreachable = unreachable or exc
+        try:
+            found = _first_holder(readers, ref)
+        except SourceUnavailable as exc:
+            found, unreachable = None, exc
+        if found is not None:
+            return found
         holder = self._source(ref)  # RunNotFound / SourceUnavailable come first
-        if not claimed:
+        if not readers:
             return holder  # a cursor of no known kind: the holder refuses it
         if unreachable is not None:
             raise unreachable

@@ -84,6 +84,9 @@ class RedisSource:
         #: Trace streams known to hold ``run_end`` (it is never taken back).
         self._ended: set[str] = set()
 
+    def __repr__(self) -> str:
+        return f"RedisSource({safe_url(self.url)!r}, prefix={self.prefix!r})"
+
     def _redis(self, *, timeout: float | None = None) -> redis.Redis:
         import redis
 
