@@ -205,10 +205,7 @@ class TextFormatter(logging.Formatter):
         if record.exc_info or record.exc_text or record.stack_info:
             text = message_with_traceback(record, self, route)
         else:
-            message = route.message
-            if message is None:
-                message = route.message = message_of(record)
-            text = message
+            text = route.message or record_message(record, route)
         limit = self.max_record_bytes
         if len(text) > limit >> 2:  # else it cannot exceed the limit
             text = truncate_utf8(text, limit)
@@ -219,8 +216,7 @@ class TextFormatter(logging.Formatter):
             return text + truncate_utf8(_run_header(record, route), limit)
         if not route.fields or event in _NO_FIELDS:
             return text
-        items = route.items
-        pairs = _pairs(field_items(route) if items is None else items)
+        pairs = _pairs(field_items(route))
         if len(pairs) > limit >> 2:
             pairs = truncate_utf8(pairs, limit)
         return f"{text} {pairs}"
@@ -243,7 +239,4 @@ class TextFormatter(logging.Formatter):
             head = f" {levelname:<7} {self.where(route.stage)} "
             if len(self._heads) < 1024:
                 self._heads[(levelname, route.stage)] = head
-        ts = route.ts
-        if ts is None:  # one multiplication, not LogRecord.msecs: the same ms in every file
-            ts = route.ts = iso_utc(record.created)
-        return f"{ts}{head}{body}\n"
+        return f"{route.ts or record_ts(record, route)}{head}{body}\n"

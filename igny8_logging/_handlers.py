@@ -194,8 +194,7 @@ class _TextHandler(BaseRunHandler):
     def render(self, record: logging.LogRecord, route: Route) -> bytes:
         formatter = self.formatter
         if formatter is None:  # the library's layout, made once per record for every file
-            data = route.rendered.get(self._text)
-            return text_bytes(self._text, record, route) if data is None else data
+            return text_bytes(self._text, record, route)
         return formatted_text(formatter, record, route, self.max_record_bytes)
 
 
@@ -254,8 +253,7 @@ class TraceHandler(BaseRunHandler):
     def render(self, record: logging.LogRecord, route: Route) -> bytes:
         formatter = self.formatter
         if formatter is None:
-            data = route.rendered.get(self.trace_formatter)
-            return trace_bytes(self.trace_formatter, record, route) if data is None else data
+            return trace_bytes(self.trace_formatter, record, route)
         if isinstance(formatter, TraceFormatter):
             return trace_bytes(formatter, record, route)
         return formatted_text(formatter, record, route, self.max_record_bytes)

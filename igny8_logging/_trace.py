@@ -27,7 +27,7 @@ import logging
 import re
 from typing import Any, Final, Literal
 
-from ._format import iso_utc, truncate_utf8
+from ._format import record_message, record_ts, truncate_utf8
 from ._routing import COMMON_KEYS, Route, field_items, route_of
 from ._values import message_of, plain, safe_str
 
@@ -99,8 +99,6 @@ class TraceFormatter(logging.Formatter):
     def __init__(self, max_record_bytes: int = 64 * 1024) -> None:
         super().__init__()
         self.max_record_bytes = max_record_bytes
-        #: A line longer than this is re-encoded with its fields shortened.
-        self._budget = max_record_bytes * _LINE_FACTOR + 4096
         self._stock_data = type(self).event_data is TraceFormatter.event_data
 
     def event_data(self, record: logging.LogRecord, route: Route) -> dict[str, Any]:
@@ -110,17 +108,12 @@ class TraceFormatter(logging.Formatter):
 
     def _event_data(self, record: logging.LogRecord, route: Route) -> tuple[dict[str, Any], bool]:
         limit = self.max_record_bytes
-        message = route.message
-        if message is None:
-            message = route.message = message_of(record)
+        message = route.message or record_message(record, route)
         if len(message) > limit >> 2:  # else it cannot exceed the limit
             message = truncate_utf8(message, limit)
-        ts = route.ts
-        if ts is None:  # one multiplication, not LogRecord.msecs: the same ms in every file
-            ts = route.ts = iso_utc(record.created)
         ref = route.ref
         data: dict[str, Any] = {
-            "ts": ts,
+            "ts": route.ts or record_ts(record, route),
             "event": route.event or "log",
             "level": record.levelname,
             "run_id": ref.run_id,
@@ -131,8 +124,7 @@ class TraceFormatter(logging.Formatter):
         }
         short = limit // 4  # a str this long cannot exceed the limit in UTF-8
         slow = False
-        items = route.items
-        for key, value in field_items(route) if items is None else items:
+        for key, value in field_items(route):
             kind = type(value)
             if kind is str:
                 data[key] = value if len(value) <= short else truncate_utf8(value, limit)
@@ -164,7 +156,7 @@ class TraceFormatter(logging.Formatter):
             data = {str(key): plain(value) for key, value in self.event_data(record, route).items()}
             slow = True
         line = self.encode(data, slow)
-        if len(line) > self._budget:
+        if len(line) > self.max_record_bytes * _LINE_FACTOR + 4096:
             share = max(self.max_record_bytes // max(len(data), 1), 256)
             for key in list(data)[len(COMMON_KEYS) :]:
                 value = data[key]
