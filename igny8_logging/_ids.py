@@ -126,6 +126,8 @@ def check_stage(value: object) -> Stage:
     )
 
 
+#: One name object per stage: ``FileTree.append_at`` knows the file it wrote last by the
+#: identity of its name, so a stage's records must pass the same str.
 _stage_files: dict[tuple[type, Stage], str] = {}
 
 
