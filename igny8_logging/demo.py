@@ -30,7 +30,7 @@ from kombu.utils.url import maybe_sanitize_url
 from ._adapter import RunLogger, start_run
 from ._demo_app import LOGGER, STAGE_SECONDS, DemoInterrupted, ProviderTimeout, build_app
 from ._demo_worker import EMBEDDED, Worker, check_broker
-from ._display import CommandError, stage_table
+from ._display import CommandError, fit, stage_table, terminal_width
 from ._events import STAGE_COMPLETE, STAGE_ERROR
 from ._handlers import RunLogHandler, StageLogHandler, TraceHandler
 from ._ids import MISSING, RUN_LOG, TenantId
@@ -141,9 +141,10 @@ def _report(out: TextIO, reader: RunLogReader, run: RunLogger, base_dir: str, hi
     for line in stage_table(summary):
         out.write(f"  {line}\n")
     folder = os.path.join(base_dir, *run.context.ref.parts)
-    out.write(f"\nLast lines of {os.path.join(folder, RUN_LOG)}:\n")
+    out.write(f"\nLast lines of {RUN_LOG}:\n")
+    width = terminal_width() - 2 if out.isatty() else None  # a terminal: no wrapped lines
     for line in reader.tail(run.run_id, 8, **ids):
-        out.write(f"  {line}\n")
+        out.write(f"  {line if width is None else fit(line, width)}\n")
     out.write(f"\nFiles in {folder}/:\n")
     for name, size in _files(base_dir, run.context.ref.parts):
         out.write(f"  {name:<22} {_size(size):>10}\n")

@@ -325,3 +325,8 @@ class TestDemoOutput:
         pyte.ByteStream(screen).feed(output)
         bars = [m.group(1) for line in screen.display if (m := BAR_LINE.match(line))]
         assert bars == ["1", "2", "3"], "\n".join(screen.display)
+        rows = [line.rstrip() for line in screen.display]
+        start = rows.index("Last lines of automation_run.log:") + 1
+        tail = rows[start : rows.index("", start)]
+        assert len(tail) == 8, "\n".join(screen.display)  # one screen row per log line
+        assert all(re.match(r"  \d{4}-\d\d-\d\dT", row) for row in tail), "\n".join(tail)
