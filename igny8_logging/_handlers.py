@@ -135,9 +135,8 @@ class BaseRunHandler(logging.Handler):
 
     # -- logging.Handler -----------------------------------------------------
 
-    def handle(self, record: logging.LogRecord) -> logging.LogRecord | bool:  # type: ignore[override]
-        """Filter, then emit without the handler lock (see the module docstring)."""
-        return handle_unlocked(self, record)
+    #: Filter, then emit without the handler lock (see the module docstring).
+    handle = handle_unlocked  # type: ignore[assignment]
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

@@ -32,6 +32,17 @@ _TASKS: Final = sys.version_info >= (3, 12)  # taskName
 _MAX_PATHS: Final = 4096
 #: (filename, module) by pathname.
 _paths: dict[object, tuple[Any, Any]] = {}
+#: This process's id: ``os.getpid()`` is a system call per record; a fork child refreshes it.
+_pid = os.getpid()
+
+
+def _after_fork_in_child() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _names_of(pathname: Any) -> tuple[Any, Any]:
@@ -126,7 +137,7 @@ def _built(
         "thread": threading.get_ident() if threads else None,
         "threadName": threading.current_thread().name if threads else None,
         "processName": _process_name(),
-        "process": os.getpid() if logging.logProcesses else None,
+        "process": _pid if logging.logProcesses else None,
     }
     if _TASKS:
         record.__dict__["taskName"] = _task_name()

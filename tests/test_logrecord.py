@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -106,6 +107,24 @@ class TestSameRecord:
         record = make_record("n", logging.INFO, "/a.py", 1, "m", (), None)
         assert (record.thread, record.process, record.processName) == (None, None, None)
 
+
+    def test_a_fork_child_records_its_own_pid(self) -> None:
+        """The process id is kept between records; a forked child's records carry the child's."""
+        parent = make_record("n", logging.INFO, "/a.py", 1, "m", (), None)
+        assert parent.process == os.getpid()
+        read_end, write_end = os.pipe()
+        child = os.fork()
+        if child == 0:  # the child: report its record's pid and its own, then leave at once
+            try:
+                record = make_record("n", logging.INFO, "/a.py", 1, "m", (), None)
+                os.write(write_end, f"{record.process} {os.getpid()}".encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            seen, own = pipe.read().decode().split()
+        os.waitpid(child, 0)
+        assert seen == own == str(child)
 
 class TestFactory:
     """Another record factory is called instead, with the same arguments."""
