@@ -156,6 +156,9 @@ def _targets(
     check(f"item, 3 files ≥ 1.0× {writing.STDLIB_ONE} (the aim)", ratio(value), value >= 1.0)
     value = ratios[f"{mirror} / {writing.STDLIB_ONE}"]
     check(f"item + mirror, 6 files ≥ 0.5× {writing.STDLIB_ONE}", ratio(value), value >= 0.5)
+    for peer, bar in ((writing.STDLIB_THREE, 1.5), (writing.SEED, 1.5), (writing.STDLIB_ONE, 0.6)):
+        value = ratios[f"{plain} / {peer}"]
+        check(f"plain logger.info item, 3 files ≥ {bar}× {peer}", ratio(value), value >= bar)
     value = ratios[f"{item} us"] / ratios[f"{plain} us"]
     check("plain logger.info item at least as fast as the adapter's", ratio(value), value >= 1.0)
     check(f"tail(100) on {big} ≤ 2 ms", f"{big_tail.ms:.3f} ms", big_tail.ms <= 2.0)
