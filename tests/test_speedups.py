@@ -211,9 +211,9 @@ def _json_value_common(value: Any, short: int | None) -> bool:
     if kind is str:
         return _no_surrogate(value) and (short is None or len(value) <= short)
     if kind is int:
-        return -(2**63) <= value < 2**64
+        return bool(-(2**63) <= value < 2**64)
     if kind is float:
-        return math.isfinite(value) and (value >= 1e-4 or value <= -1e-4 or value == 0.0)
+        return math.isfinite(value) and bool(value >= 1e-4 or value <= -1e-4 or value == 0.0)
     return value is None or kind is bool
 
 
