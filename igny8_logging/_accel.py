@@ -31,9 +31,6 @@ trace_line: TraceLine | None = None
 
 if not DISABLED:
     try:
-        from . import _speedups
+        from ._speedups import text_line, trace_line
     except ImportError as exc:  # not built (no compiler, a pure-Python install)
         LOAD_ERROR = f"{type(exc).__name__}: {exc}"
-    else:
-        text_line = _speedups.text_line
-        trace_line = _speedups.trace_line
