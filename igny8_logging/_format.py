@@ -268,9 +268,11 @@ class TextFormatter(logging.Formatter):
         ):
             event = route.event
             if event != RUN_START:
+                levelname = record.levelname
+                stage = route.stage
                 line = fast(
                     route.ts or record_ts(record, route),
-                    self._head(record.levelname, route.stage),
+                    self._heads.get((levelname, stage)) or self._head(levelname, stage),
                     route.message or record_message(record, route),
                     None
                     if event is None or not route.fields or event in _NO_FIELDS

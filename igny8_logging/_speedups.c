@@ -10,7 +10,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 /* -- a growable byte buffer, on the stack while small ------------------------------ */
@@ -194,25 +194,64 @@ put_printable(Buf *b, PyObject *s, int *flags)
     return 1;
 }
 
+/* The last floats' repr, by bit pattern: a record's text line and trace line show the
+ * same values, and repr (the shortest round-tripping digits) is the costly part.
+ * Only touched with the GIL held (the module does not claim a per-interpreter GIL). */
+#define FLOAT_CACHE 8
+
+static struct {
+    uint64_t bits;
+    unsigned char len; /* 0: empty */
+    char text[31];     /* the longest repr of a double has 24 characters */
+} float_cache[FLOAT_CACHE];
+
 /* float.__repr__ of a finite float. */
 static int
 put_float(Buf *b, double v)
 {
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    unsigned slot = (unsigned)((bits ^ (bits >> 29) ^ (bits >> 47)) % FLOAT_CACHE);
+    if (float_cache[slot].len && float_cache[slot].bits == bits) {
+        return buf_put(b, float_cache[slot].text, float_cache[slot].len) < 0 ? -1 : 1;
+    }
     char *text = PyOS_double_to_string(v, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
     if (text == NULL) {
         return -1;
     }
-    int rc = buf_put(b, text, (Py_ssize_t)strlen(text)) < 0 ? -1 : 1;
+    size_t n = strlen(text);
+    if (n < sizeof float_cache[slot].text) {
+        float_cache[slot].bits = bits;
+        float_cache[slot].len = (unsigned char)n;
+        memcpy(float_cache[slot].text, text, n);
+    }
+    int rc = buf_put(b, text, (Py_ssize_t)n) < 0 ? -1 : 1;
     PyMem_Free(text);
     return rc;
+}
+
+/* The decimal digits of *u*, after a '-' when *negative* (snprintf is several times slower). */
+static int
+put_digits(Buf *b, unsigned long long u, int negative)
+{
+    char text[24];
+    char *end = text + sizeof text;
+    char *p = end;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (negative) {
+        *--p = '-';
+    }
+    return buf_put(b, p, end - p) < 0 ? -1 : 1;
 }
 
 static int
 put_longlong(Buf *b, long long v)
 {
-    char text[32];
-    int n = snprintf(text, sizeof text, "%lld", v);
-    return buf_put(b, text, n) < 0 ? -1 : 1;
+    /* the magnitude of LLONG_MIN does not fit a long long: negate as unsigned */
+    return v < 0 ? put_digits(b, 0ULL - (unsigned long long)v, 1) : put_digits(b, (unsigned long long)v, 0);
 }
 
 /* -- text_line --------------------------------------------------------------------- */
@@ -366,6 +405,29 @@ text_line(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 static const char HEX[] = "0123456789abcdef";
 
+/* The JSON escape of '"', '\\' or a control character (< 0x20), at *p*; returns its end. */
+static inline char *
+put_escape(char *p, Py_UCS4 ch)
+{
+    *p++ = '\\';
+    switch (ch) {
+    case '"': *p++ = '"'; break;
+    case '\\': *p++ = '\\'; break;
+    case '\n': *p++ = 'n'; break;
+    case '\r': *p++ = 'r'; break;
+    case '\t': *p++ = 't'; break;
+    case '\b': *p++ = 'b'; break;
+    case '\f': *p++ = 'f'; break;
+    default:
+        *p++ = 'u';
+        *p++ = '0';
+        *p++ = '0';
+        *p++ = HEX[(ch >> 4) & 0xf];
+        *p++ = HEX[ch & 0xf];
+    }
+    return p;
+}
+
 /* *s* as a JSON string (json.dumps(ensure_ascii=False)); 0 on a lone surrogate. */
 static int
 put_json_str(Buf *b, PyObject *s)
@@ -380,11 +442,30 @@ put_json_str(Buf *b, PyObject *s)
     }
     char *p = b->data + b->len;
     *p++ = '"';
-    int ascii = PyUnicode_IS_ASCII(s);
     int kind = PyUnicode_KIND(s);
     const void *data = PyUnicode_DATA(s);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_UCS4 ch = ascii ? ((const Py_UCS1 *)data)[i] : PyUnicode_READ(kind, data, i);
+    Py_ssize_t i = 0;
+    if (PyUnicode_IS_ASCII(s)) {
+        /* runs of characters written as they are, copied at once */
+        const unsigned char *text = (const unsigned char *)data;
+        while (i < n) {
+            Py_ssize_t start = i;
+            while (i < n && text[i] >= 0x20 && text[i] != '"' && text[i] != '\\') {
+                i++;
+            }
+            memcpy(p, text + start, (size_t)(i - start));
+            p += i - start;
+            if (i == n) {
+                break;
+            }
+            p = put_escape(p, text[i++]);
+        }
+        *p++ = '"';
+        b->len = p - b->data;
+        return 1;
+    }
+    for (; i < n; i++) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
         if (ch >= 0x20 && ch != '"' && ch != '\\') {
             if (ch < 0x80) {
                 *p++ = (char)ch;
@@ -398,22 +479,7 @@ put_json_str(Buf *b, PyObject *s)
             p = b->data + b->len;
             continue;
         }
-        *p++ = '\\';
-        switch (ch) {
-        case '"': *p++ = '"'; break;
-        case '\\': *p++ = '\\'; break;
-        case '\n': *p++ = 'n'; break;
-        case '\r': *p++ = 'r'; break;
-        case '\t': *p++ = 't'; break;
-        case '\b': *p++ = 'b'; break;
-        case '\f': *p++ = 'f'; break;
-        default:
-            *p++ = 'u';
-            *p++ = '0';
-            *p++ = '0';
-            *p++ = HEX[(ch >> 4) & 0xf];
-            *p++ = HEX[ch & 0xf];
-        }
+        p = put_escape(p, ch);
     }
     *p++ = '"';
     b->len = p - b->data;
@@ -451,9 +517,7 @@ put_json_value(Buf *b, PyObject *value, Py_ssize_t limit)
             PyErr_Clear();
             return 0; /* 2**64 or more */
         }
-        char text[32];
-        int n = snprintf(text, sizeof text, "%llu", u);
-        return buf_put(b, text, n) < 0 ? -1 : 1;
+        return put_digits(b, u, 0);
     }
     if (PyFloat_CheckExact(value)) {
         double v = PyFloat_AS_DOUBLE(value);
@@ -557,7 +621,8 @@ static PyMethodDef methods[] = {
 
 static PyModuleDef_Slot slots[] = {
 #if PY_VERSION_HEX >= 0x030C0000
-    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+    /* the float cache is process-wide: one GIL for the interpreters that import it */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED},
 #endif
 #if PY_VERSION_HEX >= 0x030D0000
     {Py_mod_gil, Py_MOD_GIL_USED},

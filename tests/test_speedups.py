@@ -15,6 +15,8 @@ import json
 import logging
 import math
 import os
+import random
+import struct
 import subprocess
 import sys
 from collections.abc import Callable
@@ -270,6 +272,15 @@ class TestTextLine:
         assert got is None or got == expected
         if text_is_common(record, route, limit >> 2):
             assert got == expected
+
+    def test_floats_as_repr_again_and_again(self, module: Any) -> None:
+        """Floats are written as ``repr`` however often (and in whatever order) they recur."""
+        rng = random.Random(5)
+        shown = [rng.uniform(-1, 1) * 10 ** rng.randint(-4, 300) for _ in range(500)]
+        shown += [struct.unpack("<d", rng.randbytes(8))[0] for _ in range(500)]
+        shown = [value for value in shown if math.isfinite(value)]
+        for value in shown + shown[::-1] + shown:
+            assert module.text_line("", "", "m", [("k", value)], 99) == f"m k={value!r}\n".encode()
 
     def test_unusual_values_go_back_to_python(self, module: Any) -> None:
         formatter = TextFormatter()
