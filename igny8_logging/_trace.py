@@ -107,7 +107,11 @@ class TraceFormatter(logging.Formatter):
         self.max_record_bytes = max_record_bytes
         self._stock_data = type(self).event_data is TraceFormatter.event_data
         #: Whether the C accelerator may write the lines (stock mapping and encoder).
-        self._stock = self._stock_data and type(self).encode in STOCK_ENCODERS
+        self._stock = (
+            self._stock_data
+            and type(self)._event_data is TraceFormatter._event_data
+            and type(self).encode in STOCK_ENCODERS
+        )
 
     def event_data(self, record: logging.LogRecord, route: Route) -> dict[str, Any]:
         """The mapping written for *record* (common keys first, then fields)."""

@@ -14,10 +14,8 @@ import enum
 import json
 import logging
 import math
-import os
 import random
 import struct
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +27,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import igny8_logging as igl
-from igny8_logging import _accel, _format, _trace
+from igny8_logging import _format, _trace
 from igny8_logging._events import LIFECYCLE, LOG, RUN_START
 from igny8_logging._format import TextFormatter, record_message, record_ts
 from igny8_logging._ids import RunRef
@@ -461,29 +459,3 @@ class TestFormattersUseIt:
         assert b"ValueError: boom" in TextFormatter().format_bytes(record, route)
         assert b'"traceback":' in JsonTraceFormatter().format_line(record, route)
         assert calls == {"text": [], "trace": []}
-
-
-class TestLoader:
-    """``_accel`` loads the extension unless ``IGNY8_NO_SPEEDUPS=1``; CI requires it."""
-
-    def test_required_in_ci(self) -> None:
-        if not os.environ.get("IGNY8_REQUIRE_SPEEDUPS"):
-            pytest.skip("IGNY8_REQUIRE_SPEEDUPS is not set (CI sets it)")
-        assert not _accel.DISABLED, "IGNY8_NO_SPEEDUPS is set"
-        assert _accel.text_line is not None, _accel.LOAD_ERROR
-        assert _accel.trace_line is not None, _accel.LOAD_ERROR
-        assert _format._text_line is _accel.text_line
-        assert _trace._trace_line is _accel.trace_line
-
-    @pytest.mark.parametrize(("value", "loaded"), [("1", False), ("0", True), ("", True)])
-    def test_environment_switch(self, module: Any, value: str, loaded: bool) -> None:
-        code = (
-            "from igny8_logging import _accel, _format, _trace; "
-            "print(_accel.text_line is not None, _format._text_line is not None, "
-            "_trace._trace_line is not None)"
-        )
-        env = {**os.environ, "IGNY8_NO_SPEEDUPS": value}
-        out = subprocess.run(
-            [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
-        ).stdout.split()
-        assert out == [str(loaded)] * 3
