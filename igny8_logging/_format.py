@@ -18,6 +18,7 @@ import re
 import time
 from typing import Any, Final
 
+from . import _accel
 from ._events import LIFECYCLE, LOG, RUN_START
 from ._routing import Route, field_items, route_of
 from ._values import message_of, plain, safe_str
@@ -39,6 +40,8 @@ _NO_FIELDS: Final = LIFECYCLE | {LOG}
 # Line breaks str.splitlines() honours, and other C0/C1 controls except TAB.
 _BREAKS_RE: Final = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 _CONTROL_RE: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x84\x86-\x9f]")
+#: The C accelerator's text line (:mod:`._accel`), ``None`` without it.
+_text_line = _accel.text_line
 
 #: The last millisecond and second formatted, each one tuple so threads never mix two.
 _ms_cache: tuple[int, str] = (-1, "")
@@ -196,6 +199,12 @@ class TextFormatter(logging.Formatter):
         super().__init__()
         self.max_record_bytes = max_record_bytes
         self._heads: dict[tuple[str, object], str] = {}
+        kind = type(self)
+        #: Whether the layout is the stock one, which the C accelerator may write.
+        self._stock = (
+            kind.format_record is TextFormatter.format_record
+            and kind.format_body is TextFormatter.format_body
+        )
 
     def where(self, stage: object) -> str:
         return "[run]" if stage is None else f"[stage {stage}]"
@@ -233,10 +242,43 @@ class TextFormatter(logging.Formatter):
         body = self.format_body(record, route)
         if not body.isprintable():  # a line break or a control character
             body = make_line_safe(body)
-        levelname = record.levelname
-        head = self._heads.get((levelname, route.stage))
-        if head is None:
-            head = f" {levelname:<7} {self.where(route.stage)} "
-            if len(self._heads) < 1024:
-                self._heads[(levelname, route.stage)] = head
+        head = self._head(record.levelname, route.stage)
         return f"{route.ts or record_ts(record, route)}{head}{body}\n"
+
+    def _head(self, levelname: str, stage: object) -> str:
+        """What comes between the time and the body: `` INFO    [stage 1] ``."""
+        head = self._heads.get((levelname, stage))
+        if head is None:
+            head = f" {levelname:<7} {self.where(stage)} "
+            if len(self._heads) < 1024:
+                self._heads[(levelname, stage)] = head
+        return head
+
+    def format_bytes(self, record: logging.LogRecord, route: Route) -> bytes:
+        """:meth:`format_record` encoded (UTF-8, ``backslashreplace``): the bytes of the files.
+
+        The stock layout's common case (no traceback, printable text, short
+        plain fields) is written by the C accelerator when it is built.
+        """
+        fast = _text_line
+        if (
+            fast is not None
+            and self._stock
+            and not (record.exc_info or record.exc_text or record.stack_info)
+        ):
+            event = route.event
+            if event != RUN_START:
+                levelname = record.levelname
+                stage = route.stage
+                line = fast(
+                    route.ts or record_ts(record, route),
+                    self._heads.get((levelname, stage)) or self._head(levelname, stage),
+                    route.message or record_message(record, route),
+                    None
+                    if event is None or not route.fields or event in _NO_FIELDS
+                    else field_items(route),
+                    self.max_record_bytes >> 2,
+                )
+                if line is not None:
+                    return line
+        return self.format_record(record, route).encode("utf-8", "backslashreplace")

@@ -55,8 +55,7 @@ def text_bytes(formatter: TextFormatter, record: logging.LogRecord, route: Route
     rendered = route.rendered
     data = rendered.get(formatter)
     if data is None:
-        text = formatter.format_record(record, route)
-        data = rendered[formatter] = text.encode("utf-8", "backslashreplace")
+        data = rendered[formatter] = formatter.format_bytes(record, route)
     return data
 
 

@@ -27,6 +27,7 @@ import logging
 import re
 from typing import Any, Final, Literal
 
+from . import _accel
 from ._format import record_message, record_ts, truncate_utf8
 from ._routing import COMMON_KEYS, Route, field_items, route_of
 from ._values import message_of, plain, safe_str
@@ -38,6 +39,11 @@ JsonBackend = Literal["auto", "json", "orjson"]
 #: ``max_record_bytes * _LINE_FACTOR``.
 _LINE_FACTOR: Final = 3
 _SURROGATE_RE: Final = re.compile("[\ud800-\udfff]")
+#: The C accelerator's trace line (:mod:`._accel`), ``None`` without it.
+_trace_line = _accel.trace_line
+#: The encoders that write :func:`dumps_json`'s bytes (the ``json`` and ``orjson`` backends'),
+#: whose lines the C accelerator may write instead.
+STOCK_ENCODERS: Final[set[object]] = set()
 _encode: Final = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
 ).encode
@@ -100,6 +106,12 @@ class TraceFormatter(logging.Formatter):
         super().__init__()
         self.max_record_bytes = max_record_bytes
         self._stock_data = type(self).event_data is TraceFormatter.event_data
+        #: Whether the C accelerator may write the lines (stock mapping and encoder).
+        self._stock = (
+            self._stock_data
+            and type(self)._event_data is TraceFormatter._event_data
+            and type(self).encode in STOCK_ENCODERS
+        )
 
     def event_data(self, record: logging.LogRecord, route: Route) -> dict[str, Any]:
         """The mapping written for *record* (common keys first, then fields)."""
@@ -150,6 +162,25 @@ class TraceFormatter(logging.Formatter):
 
     def format_line(self, record: logging.LogRecord, route: Route) -> bytes:
         """One trace line as bytes, newline included."""
+        fast = _trace_line
+        if fast is not None and self._stock and not (record.exc_info or record.exc_text):
+            ref = route.ref
+            limit = self.max_record_bytes
+            line = fast(
+                route.ts or record_ts(record, route),
+                route.event or "log",
+                record.levelname,
+                ref.run_id,
+                ref.account_id,
+                ref.site_id,
+                route.stage,
+                route.message or record_message(record, route),
+                field_items(route),
+                limit >> 2,
+                limit * _LINE_FACTOR + 4096,
+            )
+            if line is not None:
+                return line
         if self._stock_data:
             data, slow = self._event_data(record, route)
         else:  # overridden: honour it, and make what it returns plain
@@ -175,3 +206,6 @@ class TraceFormatter(logging.Formatter):
             message = message_of(record)
             return dumps_json({"message": message, "level": record.levelname})[:-1].decode()
         return self.format_trace(record, route)[:-1]
+
+
+STOCK_ENCODERS.add(TraceFormatter.encode)

@@ -6,7 +6,7 @@ from typing import Any, Final
 
 import orjson
 
-from ._trace import TraceFormatter, dumps_json
+from ._trace import STOCK_ENCODERS, TraceFormatter, dumps_json
 
 __all__ = ["OrjsonTraceFormatter"]
 
@@ -31,3 +31,6 @@ class OrjsonTraceFormatter(TraceFormatter):
             except TypeError:  # orjson.JSONEncodeError: surrogates, big ints, odd types
                 pass
         return dumps_json(data)
+
+
+STOCK_ENCODERS.add(OrjsonTraceFormatter.encode)

@@ -95,6 +95,39 @@ def make_logger(request: pytest.FixtureRequest) -> Iterator[Callable[..., loggin
             handler.close()
 
 
+# -- the C accelerator (igny8_logging._speedups) on and off ---------------------------
+
+
+def speedups_module() -> Any:
+    """The built extension, else a skip (a failure when ``IGNY8_REQUIRE_SPEEDUPS`` is set)."""
+    try:
+        from igny8_logging import _speedups
+    except ImportError as exc:
+        if os.environ.get("IGNY8_REQUIRE_SPEEDUPS"):
+            pytest.fail(f"IGNY8_REQUIRE_SPEEDUPS is set but the C extension did not load: {exc}")
+        pytest.skip(f"the C extension is not built: {exc}")
+    return _speedups
+
+
+@pytest.fixture(params=["c", "python"])
+def speedups(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test with the C accelerator writing the lines, then with Python alone.
+
+    Both variants must pass the same assertions: the extension writes the
+    Python code's bytes, or hands the record back to it.
+    """
+    from igny8_logging import _format, _trace
+
+    if request.param == "c":
+        module = speedups_module()
+        monkeypatch.setattr(_format, "_text_line", module.text_line)
+        monkeypatch.setattr(_trace, "_trace_line", module.trace_line)
+    else:
+        monkeypatch.setattr(_format, "_text_line", None)
+        monkeypatch.setattr(_trace, "_trace_line", None)
+    return str(request.param)
+
+
 class Records(logging.Handler):
     """Keeps the records it is given (what a formatter or error tracker would see)."""
 

@@ -18,6 +18,9 @@ from conftest import text_lines
 import igny8_logging as igl
 from igny8_logging._format import iso_utc, make_line_safe, truncate_utf8
 
+#: Every test runs with the C accelerator writing the lines, and without it.
+pytestmark = pytest.mark.usefixtures("speedups")
+
 RUN_ID = "run_20261129_013000_abcd1234"
 CREATED = 1_795_915_800.123456  # 2026-11-29T01:30:00.123Z
 RECORD_RE = re.compile(

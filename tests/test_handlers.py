@@ -20,6 +20,9 @@ from conftest import text_lines, trace_events
 
 import igny8_logging as igl
 
+#: Every test runs with the C accelerator writing the lines, and without it.
+pytestmark = pytest.mark.usefixtures("speedups")
+
 RUN_ID = "run_20261129_013000_abcd1234"
 RECORD_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [A-Z]+ +\[(run|stage \w+)\] .*")
 FILES = ("automation_run.log", "stage_1.log", "run_trace.jsonl")

@@ -16,6 +16,9 @@ import igny8_logging as igl
 from igny8_logging._render import formatted_text, render_text, render_trace, trace_event
 from igny8_logging._routing import Route, route_of
 
+#: Every test runs with the C accelerator writing the lines, and without it.
+pytestmark = pytest.mark.usefixtures("speedups")
+
 
 @pytest.fixture
 def wired(tmp_path: Path) -> Iterator[tuple[logging.Logger, Records]]:

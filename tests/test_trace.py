@@ -27,6 +27,9 @@ import igny8_logging as igl
 from igny8_logging._trace import COMMON_KEYS
 from igny8_logging._trace_backend import trace_formatter
 
+#: Every test runs with the C accelerator writing the lines, and without it.
+pytestmark = pytest.mark.usefixtures("speedups")
+
 RUN_ID = "run_20261129_013000_abcd1234"
 TS_RE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 

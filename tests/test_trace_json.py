@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from igny8_logging._trace_json import JsonTraceFormatter
+
+#: Every test runs with the C accelerator writing the lines, and without it.
+pytestmark = pytest.mark.usefixtures("speedups")
 
 
 class TestByteFormat:

@@ -9,6 +9,9 @@ import pytest
 from igny8_logging._trace import dumps_json
 from igny8_logging._trace_orjson import OrjsonTraceFormatter
 
+#: Every test runs with the C accelerator writing the lines, and without it.
+pytestmark = pytest.mark.usefixtures("speedups")
+
 
 class TestSameBytesAsJson:
     """What orjson refuses or writes differently is handed to the ``json`` encoder."""

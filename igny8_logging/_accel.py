@@ -1,0 +1,36 @@
+"""The optional C accelerator (:mod:`._speedups`): its functions, or ``None`` without it.
+
+The extension writes the common case of a record's text line and trace line
+(the bytes the Python code writes, see :mod:`._format` and :mod:`._trace`) and
+returns ``None`` for anything else, which the Python code then handles.  It is
+built when a C compiler is at hand (``setup.py``: an optional extension); without
+it, or with ``IGNY8_NO_SPEEDUPS=1`` in the environment, everything is Python.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, Final
+
+__all__ = ["DISABLED", "LOAD_ERROR", "text_line", "trace_line"]
+
+TextLine = Callable[[str, str, str, list[tuple[str, Any]] | None, int], bytes | None]
+TraceLine = Callable[
+    [str, str, str, str, object, object, object, str, list[tuple[str, Any]], int, int],
+    bytes | None,
+]
+
+#: Whether ``IGNY8_NO_SPEEDUPS`` switched the accelerator off.
+DISABLED: Final = os.environ.get("IGNY8_NO_SPEEDUPS", "") not in ("", "0")
+#: Why the extension did not load (``None``: it did, or it was switched off).
+LOAD_ERROR: str | None = None
+
+text_line: TextLine | None = None
+trace_line: TraceLine | None = None
+
+if not DISABLED:
+    try:
+        from ._speedups import text_line, trace_line
+    except ImportError as exc:  # not built (no compiler, a pure-Python install)
+        LOAD_ERROR = f"{type(exc).__name__}: {exc}"
