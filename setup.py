@@ -2,6 +2,6 @@
 
 from setuptools import Extension, setup
 
-setup(
-    ext_modules=[Extension("igny8_logging._speedups", ["igny8_logging/_speedups.c"], optional=True)]
-)
+SOURCES = ["igny8_logging/_speedups.c", "igny8_logging/_speedups_records.c"]
+
+setup(ext_modules=[Extension("igny8_logging._speedups", SOURCES, optional=True)])

@@ -1,8 +1,11 @@
 """The optional C accelerator (:mod:`._speedups`): its functions, or ``None`` without it.
 
 The extension writes the common case of a record's text line and trace line
-(the bytes the Python code writes, see :mod:`._format` and :mod:`._trace`) and
-returns ``None`` for anything else, which the Python code then handles.  It is
+(the bytes the Python code writes, see :mod:`._format` and :mod:`._trace`),
+builds a stock ``LogRecord`` (:mod:`._logrecord`), routes a record naming its
+run by ids seen before (:mod:`._routing`) and asks the inotify descriptor what
+it holds (:mod:`._watch`); each returns ``None`` for anything else, which the
+Python code then handles.  It is
 built when a C compiler is at hand (``setup.py``: an optional extension); without
 it, or with ``IGNY8_NO_SPEEDUPS=1`` in the environment, everything is Python.
 """
@@ -13,7 +16,18 @@ import os
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["DISABLED", "LOAD_ERROR", "text_line", "trace_line"]
+__all__ = [
+    "DISABLED",
+    "LOAD_ERROR",
+    "build_record",
+    "configure_records",
+    "configure_routing",
+    "pending",
+    "route_fast",
+    "set_pid",
+    "text_line",
+    "trace_line",
+]
 
 TextLine = Callable[[str, str, str, list[tuple[str, Any]] | None, int], bytes | None]
 TraceLine = Callable[
@@ -28,9 +42,24 @@ LOAD_ERROR: str | None = None
 
 text_line: TextLine | None = None
 trace_line: TraceLine | None = None
+build_record: Callable[..., Any] | None = None
+configure_records: Callable[..., bool] | None = None
+set_pid: Callable[[int], None] | None = None
+configure_routing: Callable[..., bool] | None = None
+route_fast: Callable[[dict[str, Any]], Any] | None = None
+pending: Callable[[int], int] | None = None
 
 if not DISABLED:
     try:
-        from ._speedups import text_line, trace_line
+        from ._speedups import (
+            build_record,
+            configure_records,
+            configure_routing,
+            pending,
+            route_fast,
+            set_pid,
+            text_line,
+            trace_line,
+        )
     except ImportError as exc:  # not built (no compiler, a pure-Python install)
         LOAD_ERROR = f"{type(exc).__name__}: {exc}"

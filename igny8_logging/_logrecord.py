@@ -19,7 +19,10 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Final
+
+from . import _accel
 
 __all__ = ["FAITHFUL", "make_record"]
 
@@ -34,15 +37,6 @@ _MAX_PATHS: Final = 4096
 _paths: dict[object, tuple[Any, Any]] = {}
 #: This process's id: ``os.getpid()`` is a system call per record; a fork child refreshes it.
 _pid = os.getpid()
-
-
-def _after_fork_in_child() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _names_of(pathname: Any) -> tuple[Any, Any]:
@@ -144,24 +138,73 @@ def _built(
     return record
 
 
-def _faithful() -> bool:
-    """Whether :func:`_built` makes what this Python's ``LogRecord`` makes."""
+Build = Callable[..., "logging.LogRecord | None"]
+
+
+def _faithful(build: Build) -> bool:
+    """Whether *build* makes what this Python's ``LogRecord`` makes."""
     try:
         for args in ((), (1, "a"), ({"k": 1},)):
             given = ("n", logging.WARNING, "/a/b/c.py", 7, "m %s", args, None, "f", None)
-            ours, theirs = _built(*given).__dict__, _LogRecord(*given).__dict__
-            if list(ours) != list(theirs):
+            made = build(*given)
+            if made is None or type(made) is not _LogRecord:
                 return False
+            theirs = _LogRecord(*given).__dict__
+            if list(made.__dict__) != list(theirs):
+                return False
+            # Read as attributes: what formatters see (a dict set the wrong way can hide them).
+            ours = {key: getattr(made, key) for key in theirs}
             moving = {"created", "msecs", "relativeCreated"}
             if any(ours[key] != theirs[key] for key in ours if key not in moving):
+                return False
+            if not ours["created"] - 1 <= theirs["created"] <= ours["created"] + 1:
                 return False
     except Exception:
         return False
     return True
 
 
+def _c_build() -> Build | None:
+    """The C accelerator's build (:mod:`._accel`), set up with this module's helpers."""
+    build, configure = _accel.build_record, _accel.configure_records
+    if build is None or configure is None:
+        return None
+    try:
+        ready = configure(
+            _LogRecord,
+            logging,
+            time.time_ns if _NS else time.time,
+            threading.current_thread,
+            _process_name,
+            _task_name if _TASKS else None,
+            _names_of,
+            _paths,
+            _level_names,
+            _get_level_name,
+            collections.abc.Mapping,
+            _pid,
+            _NS,
+        )
+    except Exception:
+        return None
+    return build if ready and _faithful(build) else None
+
+
 #: Whether this Python's ``LogRecord`` is the one :func:`make_record` follows.
-FAITHFUL: Final = _faithful()
+FAITHFUL: Final = _faithful(_built)
+#: The C build of the stock record (``None``: the Python one, :func:`_built`).
+C_BUILD: Final = _c_build()
+
+
+def _after_fork_in_child() -> None:
+    global _pid
+    _pid = os.getpid()
+    if _accel.set_pid is not None:
+        _accel.set_pid(_pid)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def make_record(
@@ -177,6 +220,11 @@ def make_record(
 ) -> logging.LogRecord:
     """A record from the current record factory (the fast build for the stock one)."""
     factory = logging.getLogRecordFactory()
-    if factory is _LogRecord and FAITHFUL:
-        return _built(name, level, pathname, lineno, msg, args, exc_info, func, sinfo)
+    if factory is _LogRecord:
+        if C_BUILD is not None:
+            record = C_BUILD(name, level, pathname, lineno, msg, args, exc_info, func, sinfo)
+            if record is not None:
+                return record
+        if FAITHFUL:
+            return _built(name, level, pathname, lineno, msg, args, exc_info, func, sinfo)
     return factory(name, level, pathname, lineno, msg, args, exc_info, func, sinfo)

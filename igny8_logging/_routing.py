@@ -16,10 +16,11 @@ when it was made) may attach one with :func:`make_route`:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any, Final
 
+from . import _accel
 from ._context import current_run, current_run_get
 from ._ids import RunRef, Stage, check_stage
 
@@ -209,6 +210,10 @@ def route_of(record: logging.LogRecord) -> Route | None:
     cached = d.get(ROUTE_ATTR)
     if cached is not None:
         return cached or None
+    if _route_fast is not None:  # the C accelerator: plain ids seen before
+        route: Route | None = _route_fast(d)
+        if route is not None:
+            return route
     context = current_run_get()
     run_id = d.get("run_id")
     if run_id is None:
@@ -284,3 +289,18 @@ class RunContextFilter(logging.Filter):
             d.setdefault("site_id", context.site_id)
             d.setdefault("stage", context.stage)
         return True
+
+
+def _c_routing() -> Callable[[dict[str, Any]], Route | None] | None:
+    """The C accelerator's :func:`route_of` for plain records (:mod:`._accel`), set up."""
+    fast, configure = _accel.route_fast, _accel.configure_routing
+    if fast is None or configure is None:
+        return None
+    try:
+        ready = configure(ROUTE_ATTR, Route, _places, _TAIL, _LAST, _SKIP, FIELDS_ATTR)
+    except Exception:
+        return None
+    return fast if ready else None
+
+
+_route_fast: Final = _c_routing()

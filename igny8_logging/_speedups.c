@@ -619,7 +619,17 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* The record, routing and poll functions (_speedups_records.c). */
+extern PyMethodDef igny8_record_methods[];
+
+static int
+module_exec(PyObject *module)
+{
+    return PyModule_AddFunctions(module, igny8_record_methods);
+}
+
 static PyModuleDef_Slot slots[] = {
+    {Py_mod_exec, module_exec},
 #if PY_VERSION_HEX >= 0x030C0000
     /* the float cache is process-wide: one GIL for the interpreters that import it */
     {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED},

@@ -34,6 +34,8 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Final
 
+from . import _accel
+
 __all__ = ["WATCHER", "Watcher", "is_local_fs"]
 
 IN_ATTRIB: Final = 0x00000004
@@ -46,6 +48,8 @@ DIR_MASK: Final = IN_DELETE_SELF | IN_MOVE_SELF
 _EVENT: Final = struct.Struct("iIII")
 _FIONREAD: Final = termios.FIONREAD
 _NOTHING: Final = bytes(4)
+#: ``ioctl(fd, FIONREAD)`` in C (:mod:`._accel`): the bytes queued, -1 on error.
+_pending: Final = _accel.pending
 
 #: ``statfs.f_type`` of filesystems whose changes made elsewhere raise no inotify event.
 _REMOTE_FS: Final = frozenset(
@@ -156,6 +160,11 @@ class Watcher:
         """Deliver the events queued since the last call (cheap when there are none)."""
         fd = self._fd
         if fd < 0:
+            return
+        if _pending is not None:  # the C accelerator: the same ioctl, the GIL kept
+            if _pending(fd) > 0:
+                with self._lock:
+                    self._drain()
             return
         queued = self._queued
         try:

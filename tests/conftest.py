@@ -111,20 +111,33 @@ def speedups_module() -> Any:
 
 @pytest.fixture(params=["c", "python"])
 def speedups(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Runs a test with the C accelerator writing the lines, then with Python alone.
+    """Runs a test with the C accelerator (lines, records, routing, poll), then with Python alone.
 
-    Both variants must pass the same assertions: the extension writes the
-    Python code's bytes, or hands the record back to it.
+    Both variants must pass the same assertions: the extension does what the
+    Python code does, or hands the work back to it.
     """
-    from igny8_logging import _format, _trace
+    from igny8_logging import _format, _logrecord, _routing, _trace, _watch
 
     if request.param == "c":
         module = speedups_module()
-        monkeypatch.setattr(_format, "_text_line", module.text_line)
-        monkeypatch.setattr(_trace, "_trace_line", module.trace_line)
+        assert _logrecord.C_BUILD is module.build_record, "the C record failed its check"
+        assert _routing._route_fast is module.route_fast
+        c_parts = (module.text_line, module.trace_line, module.build_record, module.route_fast,
+                   module.pending)  # fmt: skip
     else:
-        monkeypatch.setattr(_format, "_text_line", None)
-        monkeypatch.setattr(_trace, "_trace_line", None)
+        c_parts = (None,) * 5
+    for (where, name), value in zip(
+        (
+            (_format, "_text_line"),
+            (_trace, "_trace_line"),
+            (_logrecord, "C_BUILD"),
+            (_routing, "_route_fast"),
+            (_watch, "_pending"),
+        ),
+        c_parts,
+        strict=True,
+    ):
+        monkeypatch.setattr(where, name, value)
     return str(request.param)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from conftest import speedups_module
 
-from igny8_logging import _accel, _format, _trace
+from igny8_logging import _accel, _format, _logrecord, _routing, _trace, _watch
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +29,11 @@ class TestLoader:
         assert _accel.trace_line is not None, _accel.LOAD_ERROR
         assert _format._text_line is _accel.text_line
         assert _trace._trace_line is _accel.trace_line
+        assert _logrecord.C_BUILD is _accel.build_record is not None, (
+            "the C record failed its check"
+        )
+        assert _routing._route_fast is _accel.route_fast is not None
+        assert _watch._pending is _accel.pending is not None
 
     @pytest.mark.parametrize(("value", "loaded"), [("1", False), ("0", True), ("", True)])
     def test_environment_switch(self, module: Any, value: str, loaded: bool) -> None:

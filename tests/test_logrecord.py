@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import speedups_module
 
 from igny8_logging import _logrecord
 from igny8_logging._logrecord import FAITHFUL, make_record
@@ -40,6 +41,10 @@ def restore_flags() -> Iterator[None]:
     saved = (logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
     yield
     logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved
+
+
+#: Every test runs with the C accelerator and without it (conftest ``speedups``).
+pytestmark = pytest.mark.usefixtures("speedups")
 
 
 class TestSameRecord:
@@ -107,7 +112,6 @@ class TestSameRecord:
         record = make_record("n", logging.INFO, "/a.py", 1, "m", (), None)
         assert (record.thread, record.process, record.processName) == (None, None, None)
 
-
     def test_a_fork_child_records_its_own_pid(self) -> None:
         """The process id is kept between records; a forked child's records carry the child's."""
         parent = make_record("n", logging.INFO, "/a.py", 1, "m", (), None)
@@ -125,6 +129,7 @@ class TestSameRecord:
             seen, own = pipe.read().decode().split()
         os.waitpid(child, 0)
         assert seen == own == str(child)
+
 
 class TestFactory:
     """Another record factory is called instead, with the same arguments."""
@@ -146,6 +151,7 @@ class TestFactory:
 
     def test_unfaithful_python_uses_the_class(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(_logrecord, "FAITHFUL", False)
+        monkeypatch.setattr(_logrecord, "C_BUILD", None)
         made: list[str] = []
 
         class Spy(logging.LogRecord):
@@ -158,3 +164,30 @@ class TestFactory:
         record = make_record("n", logging.INFO, "/a.py", 1, "m", (), None)
         assert made == ["init"]
         assert type(record) is Spy
+
+    def test_a_build_that_differs_is_not_used(self) -> None:
+        """The check a build must pass before it is used (the C one at import) fails one
+        that hides an attribute, drops one, or reorders them."""
+
+        def hiding(*given: Any) -> logging.LogRecord:
+            record = logging.LogRecord(*given)
+            del record.__dict__["created"]
+            return record
+
+        def reordered(*given: Any) -> logging.LogRecord:
+            record = logging.LogRecord(*given)
+            record.__dict__ = dict(reversed(record.__dict__.items()))
+            return record
+
+        assert _logrecord._faithful(logging.LogRecord)
+        assert not _logrecord._faithful(hiding)
+        assert not _logrecord._faithful(reordered)
+        assert not _logrecord._faithful(lambda *given: None)
+
+    def test_the_c_build_hands_odd_args_back(self) -> None:
+        module = speedups_module()
+        record = module.build_record("n", logging.INFO, "/srv/t.py", 1, "m %s", (1,), None)
+        assert type(record) is logging.LogRecord
+        assert (record.filename, record.module, record.getMessage()) == ("t.py", "t", "m 1")
+        odd_args = ["not a tuple"]
+        assert module.build_record("n", logging.INFO, "/a.py", 1, "m", odd_args, None) is None

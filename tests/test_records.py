@@ -53,6 +53,10 @@ def same_route(a: Route | None, b: Route | None) -> bool:
     )
 
 
+#: Every test runs with the C accelerator and without it (conftest ``speedups``).
+pytestmark = pytest.mark.usefixtures("speedups")
+
+
 class TestRouteAttached:
     """A RunLogger record carries the route its attributes give, so no handler routes it."""
 

@@ -29,6 +29,10 @@ def record(**extra: Any) -> logging.LogRecord:
     )
 
 
+#: Every test runs with the C accelerator and without it (conftest ``speedups``).
+pytestmark = pytest.mark.usefixtures("speedups")
+
+
 class TestBelonging:
     """A record belongs to a run by its own ``run_id`` or the bound context; else to none."""
 

@@ -31,6 +31,10 @@ def _watch(w: Watcher, path: Path, mask: int, seen: list[Hashable]) -> int:
     return wd
 
 
+#: Every test runs with the C accelerator and without it (conftest ``speedups``).
+pytestmark = pytest.mark.usefixtures("speedups")
+
+
 class TestFileChanges:
     """Deleting, renaming or relinking a watched file marks its owner stale."""
 
