@@ -160,7 +160,8 @@ def _targets(
         value = ratios[f"{plain} / {peer}"]
         check(f"plain logger.info item, 3 files ≥ {bar}× {peer}", ratio(value), value >= bar)
     value = ratios[f"{item} us"] / ratios[f"{plain} us"]
-    check("plain logger.info item at least as fast as the adapter's", ratio(value), value >= 1.0)
+    rows.append(("plain logger.info item vs the adapter's item (no target: see README)",
+                 ratio(value), "information"))  # fmt: skip
     check(f"tail(100) on {big} ≤ 2 ms", f"{big_tail.ms:.3f} ms", big_tail.ms <= 2.0)
     check(
         f"tail(100) on {big} ≤ 3× the {reading.size_name(sizes.small)} time",
