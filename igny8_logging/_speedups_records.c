@@ -268,12 +268,12 @@ build_record(PyObject *self, PyObject *const *a, Py_ssize_t n)
         PyErr_SetString(PyExc_TypeError, "_names_of must give (filename, module)");
         goto done;
     }
-    levelname = PyDict_GetItemWithError(REC.level_names, level); /* `get(level) or ...` */
-    int named = levelname == NULL ? 0 : PyObject_IsTrue(levelname);
+    PyObject *known = PyDict_GetItemWithError(REC.level_names, level); /* get(level) or ... */
+    int named = known == NULL ? 0 : PyObject_IsTrue(known);
     if (named < 0 || PyErr_Occurred()) {
         goto done;
     }
-    levelname = named ? Py_NewRef(levelname) : PyObject_CallOneArg(REC.get_level_name, level);
+    levelname = named ? Py_NewRef(known) : PyObject_CallOneArg(REC.get_level_name, level);
     if (levelname == NULL) {
         goto done;
     }
