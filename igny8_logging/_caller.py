@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Final
 
 __all__ = ["caller_stacklevel", "find_caller"]
@@ -26,6 +26,9 @@ _CONTEXTLIB: Final = os.path.normcase(contextlib.contextmanager.__code__.co_file
 _LOGGING: Final = os.path.normcase(os.path.abspath(logging.__file__))
 _UNKNOWN: Final = ("(unknown file)", 0, "(unknown function)")
 _library_files: dict[str, bool] = {}
+_MAX_LINES: Final = 4096
+#: The location of a call site, by (id of its code, instruction offset): (code, location).
+_lines: dict[tuple[int, int], tuple[CodeType, tuple[str, int, str]]] = {}
 
 
 def _is_library(filename: str) -> bool:
@@ -76,4 +79,17 @@ def find_caller(frame: FrameType | None, stacklevel: int = 1) -> tuple[str, int,
     if caller is None:
         return _UNKNOWN
     code = caller.f_code
-    return code.co_filename, caller.f_lineno, code.co_name
+    # ``f_lineno`` decodes the code's line table up to the current instruction (the
+    # cost grows with the function's length); a call site's line never changes, so it
+    # is kept by (code, instruction offset).  The code object is held in the entry, so
+    # its id cannot be reused while the entry lives.  A traced frame (a debugger may
+    # set its line) is always asked.
+    key = (id(code), caller.f_lasti)
+    known = _lines.get(key)
+    if known is not None and known[0] is code and caller.f_trace is None:
+        return known[1]
+    where = (code.co_filename, caller.f_lineno, code.co_name)
+    if len(_lines) >= _MAX_LINES:
+        _lines.clear()
+    _lines[key] = (code, where)
+    return where

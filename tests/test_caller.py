@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import pytest
 from conftest import Records, run_dir, text_lines
@@ -108,6 +111,48 @@ class TestStacklevel:
 
     def test_a_direct_caller_is_stacklevel_2(self) -> None:
         """Called straight from user code, the level is the stdlib's "my caller" (2)."""
-        import sys
-
         assert caller_stacklevel(sys._getframe(0)) == 2
+
+
+class TestCallSiteLines:
+    """A call site's line is remembered, never mixed up with another code object's."""
+
+    def test_each_call_site_keeps_its_own_line(
+        self, run_logger: logging.Logger, records: Records
+    ) -> None:
+        run = igl.RunLogger.attach(run_logger, RUN_ID)
+        for _ in range(3):
+            run.info("one")  # @site_one
+            run.info("two")  # @site_two
+        lines = [record.lineno for record in records.records]
+        assert lines == [line_of("site_one"), line_of("site_two")] * 3
+
+    def test_code_made_and_freed_in_a_loop(
+        self, run_logger: logging.Logger, records: Records
+    ) -> None:
+        """Each new code object (its id perhaps an old one's) gets its own lines."""
+        run = igl.RunLogger.attach(run_logger, RUN_ID)
+        for blank in range(40):
+            namespace: dict[str, object] = {"run": run}
+            exec(compile("\n" * blank + "run.info('x')", f"<made {blank}>", "exec"), namespace)
+            del namespace
+        made = [(record.pathname, record.lineno) for record in records.records]
+        assert made == [(f"<made {blank}>", blank + 1) for blank in range(40)]
+
+    def test_a_traced_frame_is_asked_for_its_line(
+        self, run_logger: logging.Logger, records: Records
+    ) -> None:
+        run = igl.RunLogger.attach(run_logger, RUN_ID)
+
+        def tracer(frame: FrameType, event: str, arg: Any) -> Any:
+            return tracer
+
+        run.info("before")  # @traced
+        sys.settrace(tracer)
+        try:
+            for _ in range(2):
+                run.info("traced")  # @traced_loop
+        finally:
+            sys.settrace(None)
+        lines = [record.lineno for record in records.records]
+        assert lines == [line_of("traced"), line_of("traced_loop"), line_of("traced_loop")]
