@@ -23,6 +23,7 @@ __all__ = [
     "configure_records",
     "configure_routing",
     "pending",
+    "plan_attrs",
     "route_fast",
     "set_pid",
     "text_line",
@@ -47,6 +48,7 @@ configure_records: Callable[..., bool] | None = None
 set_pid: Callable[[int], None] | None = None
 configure_routing: Callable[..., bool] | None = None
 route_fast: Callable[[dict[str, Any]], Any] | None = None
+plan_attrs: Callable[..., Any] | None = None
 pending: Callable[[int], int] | None = None
 
 if not DISABLED:
@@ -56,6 +58,7 @@ if not DISABLED:
             configure_records,
             configure_routing,
             pending,
+            plan_attrs,
             route_fast,
             set_pid,
             text_line,

@@ -36,6 +36,7 @@ from ._routing import (
     Route,
     checked_ref,
     checked_stage,
+    plan_attrs_fast,
 )
 
 __all__ = ["RunPlan", "log_record", "plan_of", "standard_logger"]
@@ -43,6 +44,8 @@ __all__ = ["RunPlan", "log_record", "plan_of", "standard_logger"]
 _LOGGER: Final = logging.Logger
 _STOCK: Final = (_LOGGER.makeRecord, _LOGGER._log, _LOGGER.findCaller, _LOGGER.handle)
 _standard: dict[type, bool] = {}
+#: ``RunPlan.attrs`` in C (:mod:`._accel`), ``None`` without it.
+_plan_attrs = plan_attrs_fast
 
 
 def standard_logger(logger: logging.Logger) -> bool:
@@ -94,6 +97,12 @@ class RunPlan:
         that are not ``str`` are kept as fields (:data:`FIELDS_ATTR`).  ``None``
         when *given* holds the library's own keys (left to ``process``).
         """
+        if _plan_attrs is not None:  # the C accelerator: the common case, else None
+            made: tuple[dict[str, Any], Route | None] | None = _plan_attrs(
+                given, self.ids, self.ref, self.stage, self.parts
+            )
+            if made is not None:
+                return made
         if type(given) is not dict and not isinstance(given, Mapping):
             return self.ids, self.route(self.stage, None, {})
         if FIELDS_ATTR in given or ROUTE_ATTR in given:

@@ -297,10 +297,14 @@ def _c_routing() -> Callable[[dict[str, Any]], Route | None] | None:
     if fast is None or configure is None:
         return None
     try:
-        ready = configure(ROUTE_ATTR, Route, _places, _TAIL, _LAST, _SKIP, FIELDS_ATTR)
+        ready = configure(
+            ROUTE_ATTR, Route, _places, _TAIL, _LAST, _SKIP, FIELDS_ATTR, RECORD_ATTRS, ROUTING_KEYS
+        )
     except Exception:
         return None
     return fast if ready else None
 
 
 _route_fast: Final = _c_routing()
+#: The C accelerator's ``RunPlan.attrs`` (:mod:`._records`); set up with the routing.
+plan_attrs_fast: Final = _accel.plan_attrs if _route_fast is not None else None

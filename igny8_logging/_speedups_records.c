@@ -7,6 +7,8 @@
  *   build_record  _logrecord._built: logging.LogRecord(...) without __init__
  *   route_fast    _routing.route_of for a record naming its run, tenant and
  *                 stage by plain ids already validated (the route cache hit)
+ *   plan_attrs    _records.RunPlan.attrs: a RunLogger call's extra= as record
+ *                 attributes, and its route
  *   pending       the bytes an inotify descriptor holds (ioctl FIONREAD)
  *
  * The Python modules hand over what these read (the LogRecord class, the
@@ -358,6 +360,8 @@ static struct {
     PyObject *last;        /* the last key LogRecord.__init__ sets */
     PyObject *skip;        /* _SKIP: keys that are no field */
     PyObject *fields_attr; /* FIELDS_ATTR */
+    PyObject *record_attrs; /* RECORD_ATTRS: names a LogRecord has of its own */
+    PyObject *routing_keys; /* ROUTING_KEYS */
     PyObject *k_run, *k_account, *k_site, *k_stage, *k_event;
     Py_ssize_t tail;       /* how many keys LogRecord.__init__ sets */
 } RT;
@@ -365,11 +369,13 @@ static struct {
 static PyObject *
 configure_routing(PyObject *self, PyObject *args)
 {
-    PyObject *route_attr, *route_cls, *places, *last, *skip, *fields_attr;
+    PyObject *route_attr, *route_cls, *places, *last, *skip, *fields_attr, *record_attrs;
+    PyObject *routing_keys;
     Py_ssize_t tail;
-    if (!PyArg_ParseTuple(args, "UOO!nUO!U:configure_routing", &route_attr, &route_cls,
+    if (!PyArg_ParseTuple(args, "UOO!nUO!UO!O!:configure_routing", &route_attr, &route_cls,
                           &PyDict_Type, &places, &tail, &last, &PyFrozenSet_Type, &skip,
-                          &fields_attr)) {
+                          &fields_attr, &PyFrozenSet_Type, &record_attrs, &PyFrozenSet_Type,
+                          &routing_keys)) {
         return NULL;
     }
     if (RT.interp != NULL && !mine(RT.interp)) {
@@ -396,6 +402,8 @@ configure_routing(PyObject *self, PyObject *args)
     Py_XSETREF(RT.last, Py_NewRef(last));
     Py_XSETREF(RT.skip, Py_NewRef(skip));
     Py_XSETREF(RT.fields_attr, Py_NewRef(fields_attr));
+    Py_XSETREF(RT.record_attrs, Py_NewRef(record_attrs));
+    Py_XSETREF(RT.routing_keys, Py_NewRef(routing_keys));
     Py_XSETREF(RT.k_run, keys[0]);
     Py_XSETREF(RT.k_account, keys[1]);
     Py_XSETREF(RT.k_site, keys[2]);
@@ -543,6 +551,100 @@ python:
     Py_RETURN_NONE;
 }
 
+
+/* plan_attrs(given, ids, ref, stage, parts) -> (attrs, Route) | None: _records.RunPlan.attrs
+ * for an exact dict of str keys that are no LogRecord attribute nor the library's own, an
+ * adapter bound to its stage (or given none) and a str or no event; None: the Python code. */
+static PyObject *
+plan_attrs(PyObject *self, PyObject *const *a, Py_ssize_t n)
+{
+    if (n != 5) {
+        PyErr_SetString(PyExc_TypeError, "plan_attrs takes 5 arguments");
+        return NULL;
+    }
+    PyObject *given = a[0], *ids = a[1], *ref = a[2], *stage = a[3], *parts = a[4];
+    if (!mine(RT.interp) || !PyDict_CheckExact(given) || !PyDict_CheckExact(ids)) {
+        Py_RETURN_NONE;
+    }
+    PyObject *fields = PyDict_New();
+    if (fields == NULL) {
+        return NULL;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    int rc = 1; /* 1: common case, 0: the Python code, -1: error */
+    while (rc > 0 && PyDict_Next(given, &pos, &key, &value)) {
+        if (!PyUnicode_CheckExact(key) || key == RT.fields_attr || key == RT.route_attr) {
+            rc = 0;
+            break;
+        }
+        int own = PySet_Contains(RT.record_attrs, key);
+        int routing = own ? 0 : PySet_Contains(RT.routing_keys, key);
+        if (own < 0 || routing < 0) {
+            rc = -1;
+        }
+        else if (own) {
+            rc = 0; /* kept as fields under FIELDS_ATTR: RunPlan._split */
+        }
+        else if (!routing &&
+                 !(PyUnicode_GET_LENGTH(key) > 0 && PyUnicode_READ_CHAR(key, 0) == '_')) {
+            rc = PyDict_SetItem(fields, key, value) < 0 ? -1 : 1;
+        }
+    }
+    if (rc > 0) { /* the library's own keys, compared by value too */
+        int named = PyDict_Contains(given, RT.fields_attr);
+        int routed = named ? named : PyDict_Contains(given, RT.route_attr);
+        rc = named < 0 || routed < 0 ? -1 : named || routed ? 0 : 1;
+    }
+    if (rc > 0 && stage == Py_None) { /* a stage of the call counts: RunPlan.attrs does it */
+        int staged = PyDict_Contains(given, RT.k_stage);
+        rc = staged < 0 ? -1 : staged ? 0 : 1;
+    }
+    PyObject *attrs = NULL, *result = NULL;
+    if (rc > 0) {
+        attrs = PyDict_Copy(given);
+        if (attrs == NULL || PyDict_Update(attrs, ids) < 0) {
+            rc = -1;
+        }
+    }
+    PyObject *event = NULL;
+    if (rc > 0) {
+        event = PyDict_GetItemWithError(attrs, RT.k_event);
+        if (event == NULL) {
+            rc = PyErr_Occurred() ? -1 : 1;
+            event = Py_None;
+        }
+        else if (event != Py_None && !PyUnicode_CheckExact(event)) {
+            rc = 0; /* the handlers name it */
+        }
+    }
+    if (rc > 0) {
+        Py_INCREF(event);
+        PyObject *call[5] = {ref, stage, event, fields, parts};
+        PyObject *route = PyObject_Vectorcall(RT.route_cls, call, 5, NULL);
+        Py_DECREF(event);
+        if (route == NULL) {
+            rc = -1;
+        }
+        else {
+            result = PyTuple_Pack(2, attrs, route);
+            Py_DECREF(route);
+            if (result == NULL) {
+                rc = -1;
+            }
+        }
+    }
+    Py_XDECREF(attrs);
+    Py_DECREF(fields);
+    if (rc < 0) {
+        return NULL;
+    }
+    if (rc == 0) {
+        Py_RETURN_NONE;
+    }
+    return result;
+}
+
 /* -- the inotify poll ---------------------------------------------------------------- */
 
 /* pending(fd) -> the bytes queued on *fd* (ioctl FIONREAD), -1 when it cannot be asked.
@@ -570,8 +672,11 @@ PyMethodDef igny8_record_methods[] = {
      "build_record(name, level, pathname, lineno, msg, args, exc_info, func=None, sinfo=None)\n"
      "-> LogRecord | None"},
     {"configure_routing", configure_routing, METH_VARARGS,
-     "configure_routing(ROUTE_ATTR, Route, places, tail, last, skip, FIELDS_ATTR) -> bool"},
+     "configure_routing(ROUTE_ATTR, Route, places, tail, last, skip, FIELDS_ATTR,\n"
+     "                  RECORD_ATTRS, ROUTING_KEYS) -> bool"},
     {"route_fast", route_fast, METH_O, "route_fast(record_dict) -> Route | None"},
+    {"plan_attrs", (PyCFunction)(void (*)(void))plan_attrs, METH_FASTCALL,
+     "plan_attrs(given, ids, ref, stage, parts) -> (attrs, Route) | None"},
     {"pending", pending, METH_O, "pending(fd) -> bytes queued on an inotify descriptor, or -1"},
     {NULL, NULL, 0, NULL},
 };

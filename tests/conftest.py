@@ -116,16 +116,16 @@ def speedups(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     Both variants must pass the same assertions: the extension does what the
     Python code does, or hands the work back to it.
     """
-    from igny8_logging import _format, _logrecord, _routing, _trace, _watch
+    from igny8_logging import _format, _logrecord, _records, _routing, _trace, _watch
 
     if request.param == "c":
         module = speedups_module()
         assert _logrecord.C_BUILD is module.build_record, "the C record failed its check"
         assert _routing._route_fast is module.route_fast
         c_parts = (module.text_line, module.trace_line, module.build_record, module.route_fast,
-                   module.pending)  # fmt: skip
+                   module.pending, module.plan_attrs)  # fmt: skip
     else:
-        c_parts = (None,) * 5
+        c_parts = (None,) * 6
     for (where, name), value in zip(
         (
             (_format, "_text_line"),
@@ -133,6 +133,7 @@ def speedups(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
             (_logrecord, "C_BUILD"),
             (_routing, "_route_fast"),
             (_watch, "_pending"),
+            (_records, "_plan_attrs"),
         ),
         c_parts,
         strict=True,

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import igny8_logging as igl
-from igny8_logging import _routing, _watch
+from igny8_logging import _records, _routing, _watch
 from igny8_logging._routing import FIELDS_ATTR, ROUTE_ATTR, Route
 
 RUN_ID = "run_20261129_013000_abcd1234"
@@ -146,6 +146,65 @@ class TestRouteFast:
             assert module.route_fast(record.__dict__) is None
         missing = logging.makeLogRecord({"run_id": RUN_ID, "account_id": 7, "site_id": 42})
         assert module.route_fast(missing.__dict__) is None  # the bound context may give a stage
+
+
+given_keys = st.sampled_from(
+    ["event", "item_id", "keyword", "_private", "stage", "run_id", "message", "module", "",
+     "_igny8_fields", "_igny8_route", "é", "a b"]
+)  # fmt: skip
+given_values = st.one_of(
+    st.integers(), st.text(max_size=4), st.none(), st.sampled_from(["item", 3, b"x"])
+)
+
+
+class TestPlanAttrs:
+    """``plan_attrs``: what ``RunPlan.attrs`` gives (attributes and route), or ``None``."""
+
+    @settings(
+        max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(
+        given_extra=st.dictionaries(given_keys, given_values, max_size=5),
+        bound=st.sampled_from([None, 1, "build"]),
+        odd_key=st.booleans(),
+    )
+    def test_the_python_answer_or_none(
+        self, module: Any, monkeypatch: pytest.MonkeyPatch, given_extra: dict[Any, Any],
+        bound: Any, odd_key: bool,
+    ) -> None:  # fmt: skip
+        if odd_key:
+            given_extra[5] = "an int key"
+        run = igl.RunLogger("igny8.test.plan", RUN_ID, 7, "acme", stage=bound)
+        plan = run._plan
+        assert plan is not None
+        made = module.plan_attrs(given_extra, plan.ids, plan.ref, plan.stage, plan.parts)
+        with monkeypatch.context() as patch:
+            patch.setattr(_records, "_plan_attrs", None)
+            theirs = plan.attrs(given_extra)
+        if made is None:
+            return
+        assert theirs is not None
+        assert list(made[0].items()) == list(theirs[0].items())
+        assert theirs[1] is not None
+        assert same(made[1], theirs[1])
+
+    def test_the_common_call_is_made_in_c(self, module: Any) -> None:
+        run = igl.RunLogger("igny8.test.plan", RUN_ID, 7, "acme", stage=1)
+        plan = run._plan
+        assert plan is not None
+        given_extra = {"event": "item", "item_id": 5, "_private": 1, "keyword": "a b"}
+        made = module.plan_attrs(given_extra, plan.ids, plan.ref, plan.stage, plan.parts)
+        assert made is not None
+        attrs, route = made
+        assert attrs == {**given_extra, **plan.ids}
+        assert (route.event, route.stage, route.fields) == (
+            "item",
+            1,
+            {"item_id": 5, "keyword": "a b"},
+        )
+        odd_ones: list[dict[Any, Any]] = [{"module": 1}, {5: 1}, {FIELDS_ATTR: {}}, {"event": 3}]
+        for odd in odd_ones:
+            assert module.plan_attrs(odd, plan.ids, plan.ref, plan.stage, plan.parts) is None
 
 
 class TestPending:
