@@ -98,6 +98,16 @@ def make_logger(request: pytest.FixtureRequest) -> Iterator[Callable[..., loggin
 # -- the C accelerator (igny8_logging._speedups) on and off ---------------------------
 
 
+def configured_speedups() -> Any:
+    """:func:`speedups_module` as the package set it up (its record and routing parts need
+    the package's caches): a skip when ``IGNY8_NO_SPEEDUPS`` switched it off."""
+    from igny8_logging import _accel
+
+    if _accel.DISABLED:
+        pytest.skip("IGNY8_NO_SPEEDUPS is set: the package did not set the extension up")
+    return speedups_module()
+
+
 def speedups_module() -> Any:
     """The built extension, else a skip (a failure when ``IGNY8_REQUIRE_SPEEDUPS`` is set)."""
     try:
@@ -119,7 +129,7 @@ def speedups(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     from igny8_logging import _format, _logrecord, _records, _routing, _trace, _watch
 
     if request.param == "c":
-        module = speedups_module()
+        module = configured_speedups()
         assert _logrecord.C_BUILD is module.build_record, "the C record failed its check"
         assert _routing._route_fast is module.route_fast
         c_parts = (module.text_line, module.trace_line, module.build_record, module.route_fast,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import speedups_module
+from conftest import configured_speedups
 
 from igny8_logging import _logrecord
 from igny8_logging._logrecord import FAITHFUL, make_record
@@ -185,7 +185,7 @@ class TestFactory:
         assert not _logrecord._faithful(lambda *given: None)
 
     def test_the_c_build_hands_odd_args_back(self) -> None:
-        module = speedups_module()
+        module = configured_speedups()
         record = module.build_record("n", logging.INFO, "/srv/t.py", 1, "m %s", (1,), None)
         assert type(record) is logging.LogRecord
         assert (record.filename, record.module, record.getMessage()) == ("t.py", "t", "m 1")

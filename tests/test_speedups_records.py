@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import speedups_module
+from conftest import configured_speedups
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +29,7 @@ RUN_ID = "run_20261129_013000_abcd1234"
 
 @pytest.fixture(scope="module")
 def module() -> Any:
-    return speedups_module()
+    return configured_speedups()
 
 
 def python_route(record: logging.LogRecord, monkeypatch: pytest.MonkeyPatch) -> Route | None:
