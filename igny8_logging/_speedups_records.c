@@ -60,6 +60,22 @@ mine(PyInterpreterState *interp)
     return interp != NULL && interp == PyInterpreterState_Get();
 }
 
+/* out[i] = the interned names[i]; on failure none is kept (-1, an exception set). */
+static int
+intern_all(const char *const *names, int count, PyObject **out)
+{
+    for (int i = 0; i < count; i++) {
+        out[i] = PyUnicode_InternFromString(names[i]);
+        if (out[i] == NULL) {
+            while (--i >= 0) {
+                Py_CLEAR(out[i]);
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static PyObject *
 configure_records(PyObject *self, PyObject *args)
 {
@@ -75,33 +91,25 @@ configure_records(PyObject *self, PyObject *args)
     if (REC.interp != NULL && !mine(REC.interp)) {
         Py_RETURN_FALSE; /* another interpreter's: this one uses the Python code */
     }
-    PyObject *keys[N_KEYS];
-    for (int i = 0; i < N_KEYS; i++) {
-        keys[i] = PyUnicode_InternFromString(RECORD_KEYS[i]);
-        if (keys[i] == NULL) {
-            while (--i >= 0) {
-                Py_DECREF(keys[i]);
-            }
-            return NULL;
-        }
+    static const char *const ATTRS[4] = {"logThreads", "logProcesses", "_startTime", "__dict__"};
+    PyObject *keys[N_KEYS], *attrs[4];
+    if (intern_all(RECORD_KEYS, N_KEYS, keys) < 0) {
+        return NULL;
     }
-    PyObject *a_threads = PyUnicode_InternFromString("logThreads");
-    PyObject *a_processes = PyUnicode_InternFromString("logProcesses");
-    PyObject *a_start = PyUnicode_InternFromString("_startTime");
-    PyObject *a_dict = PyUnicode_InternFromString("__dict__");
-    PyObject *empty = PyTuple_New(0);
-    if (a_threads == NULL || a_processes == NULL || a_start == NULL || a_dict == NULL ||
-        empty == NULL) {
-        Py_XDECREF(a_dict);
-        Py_XDECREF(a_threads);
-        Py_XDECREF(a_processes);
-        Py_XDECREF(a_start);
-        Py_XDECREF(empty);
+    PyObject *empty = intern_all(ATTRS, 4, attrs) < 0 ? NULL : PyTuple_New(0);
+    if (empty == NULL) {
         for (int i = 0; i < N_KEYS; i++) {
             Py_DECREF(keys[i]);
         }
+        if (attrs[0] != NULL) { /* interned, the tuple failed */
+            for (int i = 0; i < 4; i++) {
+                Py_DECREF(attrs[i]);
+            }
+        }
         return NULL;
     }
+    PyObject *a_threads = attrs[0], *a_processes = attrs[1], *a_start = attrs[2];
+    PyObject *a_dict = attrs[3];
     /* Configured twice (a reload): the new objects replace the old ones. */
     Py_XSETREF(REC.record_cls, Py_NewRef(cls));
     Py_XSETREF(REC.logging, Py_NewRef(logging_mod));
@@ -385,16 +393,10 @@ configure_routing(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "tail must be >= 1");
         return NULL;
     }
-    const char *names[5] = {"run_id", "account_id", "site_id", "stage", "event"};
+    static const char *const NAMES[5] = {"run_id", "account_id", "site_id", "stage", "event"};
     PyObject *keys[5];
-    for (int i = 0; i < 5; i++) {
-        keys[i] = PyUnicode_InternFromString(names[i]);
-        if (keys[i] == NULL) {
-            while (--i >= 0) {
-                Py_DECREF(keys[i]);
-            }
-            return NULL;
-        }
+    if (intern_all(NAMES, 5, keys) < 0) {
+        return NULL;
     }
     Py_XSETREF(RT.route_attr, Py_NewRef(route_attr));
     Py_XSETREF(RT.route_cls, Py_NewRef(route_cls));
@@ -412,6 +414,13 @@ configure_routing(PyObject *self, PyObject *args)
     RT.tail = tail;
     RT.interp = PyInterpreterState_Get();
     Py_RETURN_TRUE;
+}
+
+/* A key the files never show as a field: `key[:1] == "_"` (_routing, _records). */
+static int
+private_name(PyObject *key)
+{
+    return PyUnicode_GET_LENGTH(key) > 0 && PyUnicode_READ_CHAR(key, 0) == '_';
 }
 
 /* _routing._fields: the extra keys that are fields (a new dict), Py_None for the
@@ -446,7 +455,7 @@ record_fields(PyObject *d)
         if (skipped < 0) {
             goto error;
         }
-        if (skipped || (PyUnicode_GET_LENGTH(key) > 0 && PyUnicode_READ_CHAR(key, 0) == '_')) {
+        if (skipped || private_name(key)) {
             continue;
         }
         if (PyDict_SetItem(fields, key, value) < 0) {
@@ -586,8 +595,7 @@ plan_attrs(PyObject *self, PyObject *const *a, Py_ssize_t n)
         else if (own) {
             rc = 0; /* kept as fields under FIELDS_ATTR: RunPlan._split */
         }
-        else if (!routing &&
-                 !(PyUnicode_GET_LENGTH(key) > 0 && PyUnicode_READ_CHAR(key, 0) == '_')) {
+        else if (!routing && !private_name(key)) {
             rc = PyDict_SetItem(fields, key, value) < 0 ? -1 : 1;
         }
     }
