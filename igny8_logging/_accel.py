@@ -2,12 +2,13 @@
 
 The extension writes the common case of a record's text line and trace line
 (the bytes the Python code writes, see :mod:`._format` and :mod:`._trace`),
-builds a stock ``LogRecord`` (:mod:`._logrecord`), routes a record naming its
-run by ids seen before (:mod:`._routing`) and asks the inotify descriptor what
-it holds (:mod:`._watch`); each returns ``None`` for anything else, which the
-Python code then handles.  It is
-built when a C compiler is at hand (``setup.py``: an optional extension); without
-it, or with ``IGNY8_NO_SPEEDUPS=1`` in the environment, everything is Python.
+builds a stock ``LogRecord`` (:mod:`._logrecord`), turns a ``RunLogger`` call's
+``extra=`` into attributes and route (:mod:`._records`), routes a record naming
+its run by ids seen before (:mod:`._routing`) and asks the inotify descriptor
+what it holds (:mod:`._watch`); each returns ``None`` for anything else, which
+the Python code then handles.  It is built when a C compiler is at hand
+(``setup.py``: an optional extension); without it, or with
+``IGNY8_NO_SPEEDUPS=1`` in the environment, everything is Python.
 """
 
 from __future__ import annotations

@@ -162,10 +162,11 @@ class TraceFormatter(logging.Formatter):
 
     def format_line(self, record: logging.LogRecord, route: Route) -> bytes:
         """One trace line as bytes, newline included."""
+        limit = self.max_record_bytes
+        budget = limit * _LINE_FACTOR + 4096  # a longer line is re-encoded, fields shortened
         fast = _trace_line
         if fast is not None and self._stock and not (record.exc_info or record.exc_text):
             ref = route.ref
-            limit = self.max_record_bytes
             line = fast(
                 route.ts or record_ts(record, route),
                 route.event or "log",
@@ -177,7 +178,7 @@ class TraceFormatter(logging.Formatter):
                 route.message or record_message(record, route),
                 field_items(route),
                 limit >> 2,
-                limit * _LINE_FACTOR + 4096,
+                budget,
             )
             if line is not None:
                 return line
@@ -187,8 +188,8 @@ class TraceFormatter(logging.Formatter):
             data = {str(key): plain(value) for key, value in self.event_data(record, route).items()}
             slow = True
         line = self.encode(data, slow)
-        if len(line) > self.max_record_bytes * _LINE_FACTOR + 4096:
-            share = max(self.max_record_bytes // max(len(data), 1), 256)
+        if len(line) > budget:
+            share = max(limit // max(len(data), 1), 256)
             for key in list(data)[len(COMMON_KEYS) :]:
                 value = data[key]
                 text = value if isinstance(value, str) else dumps_json(value)[:-1].decode()
