@@ -2,6 +2,19 @@
 
 from setuptools import Extension, setup
 
-SOURCES = ["igny8_logging/_speedups.c", "igny8_logging/_speedups_records.c"]
+SOURCES = [
+    "igny8_logging/_speedups.c",
+    "igny8_logging/_speedups_records.c",
+    "igny8_logging/_speedups_handlers.c",
+]
 
-setup(ext_modules=[Extension("igny8_logging._speedups", SOURCES, optional=True)])
+setup(
+    ext_modules=[
+        Extension(
+            "igny8_logging._speedups",
+            SOURCES,
+            depends=["igny8_logging/_speedups.h"],
+            optional=True,
+        )
+    ]
+)

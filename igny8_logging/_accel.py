@@ -4,8 +4,9 @@ The extension writes the common case of a record's text line and trace line
 (the bytes the Python code writes, see :mod:`._format` and :mod:`._trace`),
 builds a stock ``LogRecord`` (:mod:`._logrecord`), turns a ``RunLogger`` call's
 ``extra=`` into attributes and route (:mod:`._records`), routes a record naming
-its run by ids seen before (:mod:`._routing`) and asks the inotify descriptor
-what it holds (:mod:`._watch`); each returns ``None`` for anything else, which
+its run by ids seen before (:mod:`._routing`), asks the inotify descriptor
+what it holds (:mod:`._watch`) and runs a stock run handler's ``handle`` with
+those pieces (:mod:`._handlers`); each returns ``None`` for anything else, which
 the Python code then handles.  It is built when a C compiler is at hand
 (``setup.py``: an optional extension); without it, or with
 ``IGNY8_NO_SPEEDUPS=1`` in the environment, everything is Python.
@@ -21,6 +22,7 @@ __all__ = [
     "DISABLED",
     "LOAD_ERROR",
     "build_record",
+    "configure_handlers",
     "configure_records",
     "configure_routing",
     "pending",
@@ -46,6 +48,7 @@ text_line: TextLine | None = None
 trace_line: TraceLine | None = None
 build_record: Callable[..., Any] | None = None
 configure_records: Callable[..., bool] | None = None
+configure_handlers: Callable[[dict[str, object]], Any] | None = None
 set_pid: Callable[[int], None] | None = None
 configure_routing: Callable[..., bool] | None = None
 route_fast: Callable[[dict[str, Any]], Any] | None = None
@@ -56,6 +59,7 @@ if not DISABLED:
     try:
         from ._speedups import (
             build_record,
+            configure_handlers,
             configure_records,
             configure_routing,
             pending,

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Final, Literal, get_args
 
-from ._events import SYNC_EVENTS
+from . import _accel, _files, _format, _ids, _routing, _trace
+from ._events import LOG, RUN_START, SYNC_EVENTS
 from ._files import FileTree
 from ._ids import RUN_LOG, TRACE_FILE, default_base_dir, stage_file
 from ._render import formatted_text, text_bytes, text_formatter, trace_bytes
@@ -156,17 +158,24 @@ class BaseRunHandler(logging.Handler):
             sync = fsync != "never" and (fsync == "always" or route.event in SYNC_EVENTS)
             parts = route.parts
             for tree in self.trees:
-                try:
-                    tree.append_at(parts, name, data, sync)
-                except Exception as exc:
-                    self._failed(tree, (*parts, name), exc)
-                else:
-                    if self._failed_once:
-                        self.failure_log.recovered(
-                            tree.label, f"{tree.label} {tree.root!r} works again"
-                        )
+                self._append(tree, parts, name, data, sync)
         except Exception:
             self.handleError(record)
+
+    def _append(
+        self, tree: FileTree, parts: tuple[str, ...], name: str, data: bytes, sync: bool
+    ) -> None:
+        """One tree's append: a failure counted and reported, a recovery reported."""
+        try:
+            tree.append_at(parts, name, data, sync)
+        except Exception as exc:
+            self._failed(tree, (*parts, name), exc)
+        else:
+            if self._failed_once:
+                self._recovered(tree)
+
+    def _recovered(self, tree: FileTree) -> None:
+        self.failure_log.recovered(tree.label, f"{tree.label} {tree.root!r} works again")
 
     def _route(self, record: logging.LogRecord) -> Route | None:
         try:
@@ -187,6 +196,14 @@ class BaseRunHandler(logging.Handler):
         for tree in self.trees:
             tree.close()
         super().close()
+
+
+def _report_error(handler: logging.Handler, record: logging.LogRecord, exc: Exception) -> None:
+    """``handler.handleError(record)`` for *exc*, raised in the C handle (see below)."""
+    try:
+        raise exc
+    except Exception:
+        handler.handleError(record)
 
 
 class _TextHandler(BaseRunHandler):
@@ -256,3 +273,57 @@ class TraceHandler(BaseRunHandler):
         if isinstance(formatter, TraceFormatter):
             return trace_bytes(formatter, record, route)
         return formatted_text(formatter, record, route, self.max_record_bytes)
+
+
+def _c_handle() -> Callable[[BaseRunHandler, logging.LogRecord], object] | None:
+    """The C accelerator's ``handle`` (:mod:`._accel`): :func:`handle_unlocked` and
+    ``emit`` in one call for the stock handlers' common case, else this module's code."""
+    configure = _accel.configure_handlers
+    if configure is None or _routing._route_fast is None:
+        return None
+    spec: dict[str, object] = {
+        "BaseRunHandler": BaseRunHandler,
+        "RunLogHandler": RunLogHandler,
+        "StageLogHandler": StageLogHandler,
+        "TraceHandler": TraceHandler,
+        "emit": BaseRunHandler.emit,
+        "RunLogHandler.filename": RunLogHandler.filename,
+        "StageLogHandler.filename": StageLogHandler.filename,
+        "TraceHandler.filename": TraceHandler.filename,
+        "RunLogHandler.render": RunLogHandler.render,
+        "StageLogHandler.render": StageLogHandler.render,
+        "TraceHandler.render": TraceHandler.render,
+        "_route": BaseRunHandler._route,
+        "handle_unlocked": handle_unlocked,
+        "_report_error": _report_error,
+        "Route": Route,
+        "ROUTE_ATTR": ROUTE_ATTR,
+        "LogRecord": logging.LogRecord,
+        "LogRecord.getMessage": logging.LogRecord.getMessage,
+        "FileTree": FileTree,
+        "FileTree.append_at": FileTree.append_at,
+        "vars(_files)": vars(_files),
+        "os": os,
+        "_stage_files": _ids._stage_files,
+        "RUN_LOG": RUN_LOG,
+        "TRACE_FILE": TRACE_FILE,
+        "RUN_START": RUN_START,
+        "LOG": LOG,
+        "_NO_FIELDS": _format._NO_FIELDS,
+        "_COMMON": _routing._COMMON,
+        "WATCHER": WATCHER,
+        "WARNING": logging.WARNING,
+        "_LINE_FACTOR": _trace._LINE_FACTOR,
+    }
+    try:
+        made = configure(spec)
+    except Exception:
+        return None
+    return made or None
+
+
+#: The C ``handle`` when the accelerator is built (it replaces :func:`handle_unlocked`
+#: on :class:`BaseRunHandler`), else ``None``.
+C_HANDLE: Final = _c_handle()
+if C_HANDLE is not None:
+    BaseRunHandler.handle = C_HANDLE  # type: ignore[assignment]

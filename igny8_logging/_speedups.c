@@ -7,8 +7,7 @@
  * a line is built (exact str/int/float/bool/None only), so the borrowed
  * references read from the item list stay valid.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_speedups.h"
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -345,8 +344,8 @@ finish(Buf *b, int rc)
     return result;
 }
 
-static PyObject *
-text_line(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+PyObject *
+igny8_text_line(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 5) {
         PyErr_SetString(PyExc_TypeError, "text_line() takes 5 arguments");
@@ -543,8 +542,8 @@ static const char *const COMMON_KEYS[] = {
     ",\"account_id\":", ",\"site_id\":", ",\"stage\":", ",\"message\":",
 };
 
-static PyObject *
-trace_line(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+PyObject *
+igny8_trace_line(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 11) {
         PyErr_SetString(PyExc_TypeError, "trace_line() takes 11 arguments");
@@ -609,23 +608,24 @@ trace_line(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 /* -- module ------------------------------------------------------------------------ */
 
 static PyMethodDef methods[] = {
-    {"text_line", (PyCFunction)(void (*)(void))text_line, METH_FASTCALL,
+    {"text_line", (PyCFunction)(void (*)(void))igny8_text_line, METH_FASTCALL,
      "text_line(ts, head, message, items, short) -> bytes | None\n\n"
      "The text line (ts + head + body + newline, UTF-8) for the common case, else None."},
-    {"trace_line", (PyCFunction)(void (*)(void))trace_line, METH_FASTCALL,
+    {"trace_line", (PyCFunction)(void (*)(void))igny8_trace_line, METH_FASTCALL,
      "trace_line(ts, event, level, run_id, account_id, site_id, stage, message, items,\n"
      "           short, max_line) -> bytes | None\n\n"
      "The trace line (JSON object + newline) for the common case, else None."},
     {NULL, NULL, 0, NULL},
 };
 
-/* The record, routing and poll functions (_speedups_records.c). */
-extern PyMethodDef igny8_record_methods[];
-
+/* The record, routing and poll functions, and the handlers' handle: _speedups.h. */
 static int
 module_exec(PyObject *module)
 {
-    return PyModule_AddFunctions(module, igny8_record_methods);
+    if (PyModule_AddFunctions(module, igny8_record_methods) < 0) {
+        return -1;
+    }
+    return PyModule_AddFunctions(module, igny8_handler_methods);
 }
 
 static PyModuleDef_Slot slots[] = {

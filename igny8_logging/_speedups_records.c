@@ -16,8 +16,7 @@
  * That state belongs to the interpreter that configured it: called from
  * another (a sub-interpreter), the functions answer None and Python does the work.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_speedups.h"
 #include <sys/ioctl.h>
 
 #include "pythread.h"
@@ -498,8 +497,8 @@ plain_id(PyObject *value)
 /* route_fast(record_dict) -> Route | None: the record's route when it names its run,
  * tenant and stage by plain ids seen before (and its event is a str or None); set as
  * ROUTE_ATTR.  None: the Python code routes it (it also fills the cache). */
-static PyObject *
-route_fast(PyObject *self, PyObject *d)
+PyObject *
+igny8_route_fast(PyObject *self, PyObject *d)
 {
     if (!mine(RT.interp) || !PyDict_CheckExact(d)) {
         Py_RETURN_NONE;
@@ -682,7 +681,7 @@ PyMethodDef igny8_record_methods[] = {
     {"configure_routing", configure_routing, METH_VARARGS,
      "configure_routing(ROUTE_ATTR, Route, places, tail, last, skip, FIELDS_ATTR,\n"
      "                  RECORD_ATTRS, ROUTING_KEYS) -> bool"},
-    {"route_fast", route_fast, METH_O, "route_fast(record_dict) -> Route | None"},
+    {"route_fast", igny8_route_fast, METH_O, "route_fast(record_dict) -> Route | None"},
     {"plan_attrs", (PyCFunction)(void (*)(void))plan_attrs, METH_FASTCALL,
      "plan_attrs(given, ids, ref, stage, parts) -> (attrs, Route) | None"},
     {"pending", pending, METH_O, "pending(fd) -> bytes queued on an inotify descriptor, or -1"},

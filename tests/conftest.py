@@ -121,21 +121,23 @@ def speedups_module() -> Any:
 
 @pytest.fixture(params=["c", "python"])
 def speedups(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Runs a test with the C accelerator (lines, records, routing, poll), then with Python alone.
+    """Runs a test with the C accelerator (lines, records, routing, poll, the handlers'
+    ``handle``), then with Python alone.
 
     Both variants must pass the same assertions: the extension does what the
     Python code does, or hands the work back to it.
     """
-    from igny8_logging import _format, _logrecord, _records, _routing, _trace, _watch
+    from igny8_logging import _format, _handlers, _logrecord, _records, _routing, _trace, _watch
 
     if request.param == "c":
         module = configured_speedups()
         assert _logrecord.C_BUILD is module.build_record, "the C record failed its check"
         assert _routing._route_fast is module.route_fast
+        assert _handlers.C_HANDLE is not None, "the C handle was not set up"
         c_parts = (module.text_line, module.trace_line, module.build_record, module.route_fast,
-                   module.pending, module.plan_attrs)  # fmt: skip
+                   module.pending, module.plan_attrs, _handlers.C_HANDLE)  # fmt: skip
     else:
-        c_parts = (None,) * 6
+        c_parts = (None,) * 6 + (_handlers.handle_unlocked,)
     for (where, name), value in zip(
         (
             (_format, "_text_line"),
@@ -144,6 +146,7 @@ def speedups(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
             (_routing, "_route_fast"),
             (_watch, "_pending"),
             (_records, "_plan_attrs"),
+            (_handlers.BaseRunHandler, "handle"),
         ),
         c_parts,
         strict=True,

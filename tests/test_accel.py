@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from conftest import speedups_module
 
-from igny8_logging import _accel, _format, _logrecord, _routing, _trace, _watch
+from igny8_logging import _accel, _format, _handlers, _logrecord, _routing, _trace, _watch
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,8 @@ class TestLoader:
         )
         assert _routing._route_fast is _accel.route_fast is not None
         assert _watch._pending is _accel.pending is not None
+        assert _handlers.C_HANDLE is not None, "the C handle failed its set-up"
+        assert _handlers.BaseRunHandler.handle is _handlers.C_HANDLE
 
     @pytest.mark.parametrize(("value", "loaded"), [("1", False), ("0", True), ("", True)])
     def test_environment_switch(self, module: Any, value: str, loaded: bool) -> None:
