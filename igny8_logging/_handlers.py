@@ -13,6 +13,12 @@ exists for ``acquire`` / ``release`` callers (``dictConfig``, ``logging.shutdown
 ``emit`` never raises: a failing destination is reported once until it works
 again and counted (:class:`~._report.FailureLog`; :meth:`BaseRunHandler.report`
 is the override point).
+
+With the C accelerator built, ``BaseRunHandler.handle`` is :data:`C_HANDLE`:
+the same work in one C call for the stock handlers' common case (no filter,
+no formatter, ``fsync="never"``, no method replaced, the file already open),
+writing the bytes this module writes; anything else it hands to
+:func:`handle_unlocked` and ``emit`` (``_speedups_handlers.c``).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from ._trace_backend import trace_formatter
 from ._watch import WATCHER
 
 __all__ = [
+    "C_HANDLE",
     "BaseRunHandler",
     "FsyncPolicy",
     "RunLogHandler",

@@ -26,6 +26,7 @@
 #include "_speedups.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,8 +73,10 @@ static struct {
     long warning;               /* logging.WARNING */
     long line_factor;           /* _trace._LINE_FACTOR */
     /* _format.iso_utc's cache, for this module's own calls */
-    long long ms_stamp;
+    long long ms_stamp, sec_stamp;
     PyObject *ms_text;
+    char sec_text[32];
+    size_t sec_len;
 } H;
 
 static int
@@ -104,12 +107,38 @@ take_exception(void)
 #endif
 }
 
-/* obj.name into *out (a new reference). */
+/* obj.name into *out (a new reference): the instance dict first.  Only ever asked of
+ * the library's own objects for names no class of theirs defines as a data descriptor
+ * (a property, a slot), so the dict holds what getattr would find; else getattr. */
 static inline int
 get(PyObject *obj, PyObject *name, PyObject **out)
 {
+    PyObject **dictptr = _PyObject_GetDictPtr(obj);
+    if (dictptr != NULL && *dictptr != NULL) {
+        PyObject *value = PyDict_GetItemWithError(*dictptr, name);
+        if (value != NULL) {
+            *out = Py_NewRef(value);
+            return 1;
+        }
+        if (PyErr_Occurred()) {
+            *out = NULL;
+            return -1;
+        }
+    }
     *out = PyObject_GetAttr(obj, name);
     return *out == NULL ? -1 : 1;
+}
+
+/* obj.name = value, in the instance dict when it has one (as get: the library's own
+ * objects, names no class of theirs defines as a data descriptor). */
+static inline int
+set(PyObject *obj, PyObject *name, PyObject *value)
+{
+    PyObject **dictptr = _PyObject_GetDictPtr(obj);
+    if (dictptr != NULL && *dictptr != NULL && PyDict_CheckExact(*dictptr)) {
+        return PyDict_SetItem(*dictptr, name, value);
+    }
+    return PyObject_SetAttr(obj, name, value);
 }
 
 /* Whether the instance dict of *self* replaces one of the methods handle() relies on. */
@@ -217,16 +246,23 @@ iso_utc(PyObject *created)
     if (stamp == H.ms_stamp && H.ms_text != NULL) {
         return Py_NewRef(H.ms_text);
     }
-    time_t sec = (time_t)(stamp / 1000);
-    struct tm tm;
-    if (gmtime_r(&sec, &tm) == NULL) {
-        return NULL;
+    long long sec = stamp / 1000;
+    if (sec != H.sec_stamp) {
+        time_t when = (time_t)sec;
+        struct tm tm;
+        if (gmtime_r(&when, &tm) == NULL) {
+            return NULL;
+        }
+        H.sec_len = strftime(H.sec_text, sizeof H.sec_text, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (H.sec_len == 0) {
+            H.sec_stamp = -1;
+            return NULL;
+        }
+        H.sec_stamp = sec;
     }
-    char text[40];
-    size_t n = strftime(text, sizeof text - 6, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (n == 0) {
-        return NULL;
-    }
+    char text[sizeof H.sec_text + 6];
+    size_t n = H.sec_len;
+    memcpy(text, H.sec_text, n);
     int ms = (int)(stamp % 1000);
     text[n] = '.';
     text[n + 1] = (char)('0' + ms / 100);
@@ -261,7 +297,7 @@ route_ts(PyObject *route, PyObject *d)
         return NULL;
     }
     ts = iso_utc(created);
-    if (ts != NULL && PyObject_SetAttr(route, H.s_ts, ts) < 0) {
+    if (ts != NULL && set(route, H.s_ts, ts) < 0) {
         Py_CLEAR(ts);
     }
     return ts;
@@ -308,7 +344,7 @@ route_message(PyObject *route, PyObject *record, PyObject *d)
     else {
         return NULL;
     }
-    if (PyObject_SetAttr(route, H.s_message, message) < 0) {
+    if (set(route, H.s_message, message) < 0) {
         Py_CLEAR(message);
     }
     return message;
@@ -338,7 +374,7 @@ route_items(PyObject *route, PyObject *fields)
         }
     }
     items = PyDict_Items(fields);
-    if (items != NULL && PyObject_SetAttr(route, H.s_items, items) < 0) {
+    if (items != NULL && set(route, H.s_items, items) < 0) {
         Py_CLEAR(items);
     }
     return items;
@@ -817,7 +853,7 @@ emit(PyObject *self, int kind, PyObject *record)
         goto done;
     }
     if (!polled) { /* once per record, for every handler and tree */
-        if (PyObject_SetAttr(route, H.s_polled, Py_True) < 0 || poll_watcher() < 0) {
+        if (set(route, H.s_polled, Py_True) < 0 || poll_watcher() < 0) {
             rc = -1;
             goto done;
         }
@@ -971,7 +1007,7 @@ configure_handlers(PyObject *module, PyObject *spec)
         (H.never = PyUnicode_InternFromString("never")) == NULL) {
         return NULL;
     }
-    H.ms_stamp = -1;
+    H.ms_stamp = H.sec_stamp = -1;
     PyObject *method = PyDescr_NewMethod((PyTypeObject *)base, &handle_def);
     if (method != NULL) {
         H.interp = PyInterpreterState_Get();
