@@ -279,19 +279,30 @@ iso_utc(PyObject *created)
     return made;
 }
 
+/* route.<name> when it is made already (of exact type *kind*): 1 and a new reference in
+ * *out*; 0 (not made: *out* NULL); -1 on error. */
+static int
+made_already(PyObject *route, PyObject *name, PyTypeObject *kind, PyObject **out)
+{
+    if (get(route, name, out) < 0) {
+        return -1;
+    }
+    if (Py_IS_TYPE(*out, kind)) {
+        return 1;
+    }
+    Py_CLEAR(*out);
+    return 0;
+}
+
 /* route.ts, made (and kept on the route) when missing: a new reference, NULL without an
  * error when the Python code must make it, NULL with one on error. */
 static PyObject *
 route_ts(PyObject *route, PyObject *d)
 {
     PyObject *ts;
-    if (get(route, H.s_ts, &ts) < 0) {
-        return NULL;
-    }
-    if (PyUnicode_CheckExact(ts)) {
+    if (made_already(route, H.s_ts, &PyUnicode_Type, &ts) != 0) {
         return ts;
     }
-    Py_DECREF(ts);
     PyObject *created = item(d, H.s_created);
     if (created == NULL) {
         return NULL;
@@ -309,13 +320,9 @@ static PyObject *
 route_message(PyObject *route, PyObject *record, PyObject *d)
 {
     PyObject *message;
-    if (get(route, H.s_message, &message) < 0) {
-        return NULL;
-    }
-    if (PyUnicode_CheckExact(message)) {
+    if (made_already(route, H.s_message, &PyUnicode_Type, &message) != 0) {
         return message;
     }
-    Py_DECREF(message);
     if ((PyObject *)Py_TYPE(record) != H.record_cls ||
         _PyType_Lookup(Py_TYPE(record), H.s_getMessage) != H.get_message) {
         return NULL;
@@ -355,13 +362,9 @@ static PyObject *
 route_items(PyObject *route, PyObject *fields)
 {
     PyObject *items;
-    if (get(route, H.s_items, &items) < 0) {
-        return NULL;
-    }
-    if (PyList_CheckExact(items)) {
+    if (made_already(route, H.s_items, &PyList_Type, &items) != 0) {
         return items;
     }
-    Py_DECREF(items);
     if (!PyDict_CheckExact(fields)) {
         return NULL;
     }
@@ -410,18 +413,29 @@ max_bytes(PyObject *formatter, Py_ssize_t *out)
     return *out > 0;
 }
 
+/* Whether *formatter* is stock and the record has no traceback (nor, *with_stack*, a stack):
+ * the case the line functions write (-1: error). */
+static int
+plain_case(PyObject *formatter, PyObject *d, int with_stack)
+{
+    int rc = is_stock(formatter);
+    if (rc <= 0) {
+        return rc;
+    }
+    if ((rc = truthy(d, H.s_exc_info)) != 0 || (rc = truthy(d, H.s_exc_text)) != 0 ||
+        (with_stack && (rc = truthy(d, H.s_stack_info)) != 0)) {
+        return rc < 0 ? -1 : 0;
+    }
+    return 1;
+}
+
 /* The text line of *record* (TextFormatter.format_bytes, stock case), a new reference;
  * NULL without an error: the Python code renders it. */
 static PyObject *
 text_bytes(PyObject *formatter, PyObject *record, PyObject *d, PyObject *route,
            PyObject *stage, PyObject *event)
 {
-    int rc = is_stock(formatter);
-    if (rc <= 0) {
-        return NULL;
-    }
-    if ((rc = truthy(d, H.s_exc_info)) != 0 || (rc = truthy(d, H.s_exc_text)) != 0 ||
-        (rc = truthy(d, H.s_stack_info)) != 0) {
+    if (plain_case(formatter, d, 1) <= 0) {
         return NULL;
     }
     if (event != Py_None && PyUnicode_Compare(event, H.run_start) == 0) {
@@ -488,11 +502,7 @@ static PyObject *
 trace_bytes(PyObject *formatter, PyObject *record, PyObject *d, PyObject *route,
             PyObject *stage, PyObject *event)
 {
-    int rc = is_stock(formatter);
-    if (rc <= 0) {
-        return NULL;
-    }
-    if ((rc = truthy(d, H.s_exc_info)) != 0 || (rc = truthy(d, H.s_exc_text)) != 0) {
+    if (plain_case(formatter, d, 0) <= 0) {
         return NULL;
     }
     PyObject *levelname = item(d, H.s_levelname);
