@@ -9,10 +9,14 @@ hand over, so the change is honoured.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import gc
+import io
 import logging
 import os
 import sys
+import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -335,3 +339,39 @@ class TestFailures:
         assert "before" in text
         assert "after" in text
         assert "lost" not in text
+
+
+class TestMemory:
+    """Nothing is kept per record: the fast path and its hand-overs free what they make."""
+
+    def test_no_growth_over_many_records(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(logging, "raiseExceptions", False)  # the refusals stay quiet
+        setup = Setup(tmp_path, "memory")
+        run = igl.start_run(setup.logger, account_id=7, site_id=42)
+        stage = run.for_stage(1)
+        ids = {"run_id": run.run_id, "account_id": 7, "site_id": 42}
+
+        def batch(count: int) -> None:
+            for n in range(count):
+                stage.info("item %d", n, extra={"event": "item", "n": n})
+                setup.logger.info("plain %d", n, extra={**ids, "stage": 2, "event": "item"})
+                setup.logger.info("refused", extra={"run_id": "../x"})
+                stage.warning("no event")
+
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):
+                batch(500)  # caches filled
+                tracemalloc.start()
+                try:
+                    gc.collect()
+                    before = tracemalloc.get_traced_memory()[0]
+                    batch(5000)
+                    gc.collect()
+                    grown = tracemalloc.get_traced_memory()[0] - before
+                finally:
+                    tracemalloc.stop()
+        finally:
+            setup.close()
+        assert grown < 64 * 1024  # one object leaked per record would be > 1 MB
