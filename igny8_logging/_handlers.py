@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Final, Literal, get_args
 
@@ -309,6 +310,7 @@ def _c_handle() -> Callable[[BaseRunHandler, logging.LogRecord], object] | None:
         "LogRecord.getMessage": logging.LogRecord.getMessage,
         "FileTree": FileTree,
         "FileTree.append_at": FileTree.append_at,
+        "OrderedDict": OrderedDict,
         "vars(_files)": vars(_files),
         "os": os,
         "_stage_files": _ids._stage_files,

@@ -16,9 +16,9 @@
  *                _format.iso_utc and _values.message_of make them, for a stock
  *                LogRecord) with text_line / trace_line, else handler.render()
  *   poll         Watcher.poll: the FIONREAD ioctl; anything queued: Python
- *   append       FileTree.append_at's first branch (the file of the last
- *                append, nothing stale): one write(2), the GIL released;
- *                else BaseRunHandler._append (Python)
+ *   append       FileTree.append_at / append for a file open and unchanged
+ *                (nothing stale, torn or unwatched): one write(2), the GIL
+ *                released; else BaseRunHandler._append (Python)
  *
  * Errors: what emit's `except Exception` catches goes to _report_error (which
  * calls handler.handleError); anything else (KeyboardInterrupt) propagates.
@@ -41,7 +41,7 @@ enum { RUN = 0, STAGE = 1, TRACE = 2 };
     X(stage) X(event) X(fields) X(items) X(ts) X(message) X(rendered) X(polled) X(parts)  \
     X(ref) X(run_id) X(account_id) X(site_id) X(_stock) X(_heads) X(max_record_bytes)    \
     X(levelno) X(levelname) X(exc_info) X(exc_text) X(stack_info) X(created) X(msg)       \
-    X(args) X(getMessage) X(_fd) X(poll)
+    X(args) X(getMessage) X(_fd) X(poll) X(_fds) X(move_to_end)
 
 #define DECLARE(name) PyObject *s_##name;
 #define INTERN(name)                                                                       \
@@ -63,6 +63,7 @@ static struct {
     PyObject *get_message;      /* LogRecord.getMessage */
     PyObject *tree_cls;         /* _files.FileTree */
     PyObject *append_at;        /* FileTree.append_at */
+    PyObject *odict_cls;        /* collections.OrderedDict: FileTree._fds */
     PyObject *files_globals;    /* vars(_files): its `os` must be the os module */
     PyObject *os_module, *k_os;
     PyObject *stage_files;      /* _ids._stage_files: name by (type(stage), stage) */
@@ -586,8 +587,73 @@ nonempty(PyObject *tree, PyObject *name)
     return rc;
 }
 
-/* FileTree.append_at's first branch: 1 written, 0 for the Python code (nothing written),
- * -1 an error (a failed _finish_short: *failed* holds the tree's key, a new reference). */
+/* The open descriptor of parts/name when nothing about the tree's files is pending:
+ * 1 with new references in *desc* and *key*, and *hit* set when it is the last file
+ * appended to (FileTree.append_at's first branch) or else moved to the end of the LRU
+ * cache (FileTree.append's); 0 for the Python code; -1 on error. */
+static int
+open_descriptor(PyObject *tree, PyObject *parts, PyObject *name, PyObject **desc,
+                PyObject **key, int *hit)
+{
+    PyObject *names[3] = {H.s__stale, H.s__unwatched, H.s__torn};
+    for (int i = 0; i < 3; i++) {
+        int busy = nonempty(tree, names[i]);
+        if (busy != 0) {
+            return busy < 0 ? -1 : 0; /* something to reopen or check: the Python code */
+        }
+    }
+    PyObject *last;
+    if (get(tree, H.s__last, &last) < 0) {
+        return -1;
+    }
+    *hit = PyTuple_CheckExact(last) && PyTuple_GET_SIZE(last) == 4 &&
+           PyTuple_GET_ITEM(last, 0) == parts && PyTuple_GET_ITEM(last, 1) == name;
+    if (*hit) {
+        *desc = Py_NewRef(PyTuple_GET_ITEM(last, 2));
+        *key = Py_NewRef(PyTuple_GET_ITEM(last, 3));
+        Py_DECREF(last);
+        return 1;
+    }
+    Py_DECREF(last);
+    if (!PyTuple_CheckExact(parts)) {
+        return 0;
+    }
+    PyObject *fds;
+    if (get(tree, H.s__fds, &fds) < 0) {
+        return -1;
+    }
+    int rc = 0;
+    Py_ssize_t n = PyTuple_GET_SIZE(parts);
+    *key = Py_IS_TYPE(fds, (PyTypeObject *)H.odict_cls) ? PyTuple_New(n + 1) : NULL;
+    if (*key != NULL) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyTuple_SET_ITEM(*key, i, Py_NewRef(PyTuple_GET_ITEM(parts, i)));
+        }
+        PyTuple_SET_ITEM(*key, n, Py_NewRef(name));
+        *desc = Py_XNewRef(PyDict_GetItemWithError(fds, *key));
+        if (*desc != NULL) {
+            PyObject *moved = PyObject_CallMethodOneArg(fds, H.s_move_to_end, *key);
+            rc = moved == NULL ? -1 : 1;
+            Py_XDECREF(moved);
+        }
+        else {
+            rc = PyErr_Occurred() ? -1 : 0; /* not open: the Python code opens it */
+        }
+        if (rc <= 0) {
+            Py_CLEAR(*desc);
+            Py_CLEAR(*key);
+        }
+    }
+    else if (PyErr_Occurred()) {
+        rc = -1;
+    }
+    Py_DECREF(fds);
+    return rc;
+}
+
+/* FileTree.append_at for a file open and unchanged: 1 written, 0 for the Python code
+ * (nothing written), -1 an error (a failed _finish_short: *failed* holds the tree's key,
+ * a new reference). */
 static int
 append_fast(PyObject *tree, PyObject *parts, PyObject *name, PyObject *data,
             PyObject **failed)
@@ -597,27 +663,16 @@ append_fast(PyObject *tree, PyObject *parts, PyObject *name, PyObject *data,
         PyDict_GetItemWithError(H.files_globals, H.k_os) != H.os_module) {
         return PyErr_Occurred() ? -1 : 0;
     }
-    PyObject *last;
-    if (get(tree, H.s__last, &last) < 0) {
-        return -1;
-    }
-    int rc = 0;
-    if (!PyTuple_CheckExact(last) || PyTuple_GET_SIZE(last) != 4 ||
-        PyTuple_GET_ITEM(last, 0) != parts || PyTuple_GET_ITEM(last, 1) != name) {
-        goto done;
-    }
-    PyObject *names[3] = {H.s__stale, H.s__unwatched, H.s__torn};
-    for (int i = 0; i < 3; i++) {
-        int busy = nonempty(tree, names[i]);
-        if (busy != 0) {
-            rc = busy < 0 ? -1 : 0; /* something to reopen or check: the Python code */
-            goto done;
-        }
-    }
-    /* The descriptor object stays referenced (by *last*) during the write: its
+    /* The descriptor object stays referenced (by *desc*) during the write: its
      * number is never closed and reused under it (see _files._Descriptor). */
-    PyObject *fd_obj;
-    if (get(PyTuple_GET_ITEM(last, 2), H.s_fd, &fd_obj) < 0) {
+    PyObject *desc = NULL, *key = NULL, *fd_obj = NULL;
+    int hit = 0;
+    int rc = open_descriptor(tree, parts, name, &desc, &key, &hit);
+    if (rc <= 0) {
+        return rc;
+    }
+    rc = 0;
+    if (get(desc, H.s_fd, &fd_obj) < 0) {
         rc = -1;
         goto done;
     }
@@ -640,24 +695,32 @@ append_fast(PyObject *tree, PyObject *parts, PyObject *name, PyObject *data,
     }
     rc = 1;
     if (written < size) { /* a short write (full disk, signal): the rest, as Python does */
-        PyObject *key = PyTuple_GET_ITEM(last, 3);
         PyObject *fd_arg = PyLong_FromLong(fd), *n = PyLong_FromSsize_t(written);
-        PyObject *done = NULL;
+        PyObject *finished = NULL;
         if (fd_arg != NULL && n != NULL) {
             PyObject *call[5] = {tree, key, fd_arg, data, n};
-            done = PyObject_VectorcallMethod(H.s__finish_short, call,
-                                             5 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+            finished = PyObject_VectorcallMethod(H.s__finish_short, call,
+                                                 5 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
         }
         Py_XDECREF(fd_arg);
         Py_XDECREF(n);
-        if (done == NULL) {
+        if (finished == NULL) {
             *failed = Py_NewRef(key);
             rc = -1;
+            goto done;
         }
-        Py_XDECREF(done);
+        Py_DECREF(finished);
+    }
+    if (!hit) { /* append_at remembers the file appended to */
+        PyObject *last = PyTuple_Pack(4, parts, name, desc, key);
+        if (last == NULL || set(tree, H.s__last, last) < 0) {
+            rc = -1;
+        }
+        Py_XDECREF(last);
     }
 done:
-    Py_DECREF(last);
+    Py_XDECREF(key);
+    Py_XDECREF(desc);
     return rc;
 }
 
@@ -978,6 +1041,7 @@ configure_handlers(PyObject *module, PyObject *spec)
     TAKE(get_message, "LogRecord.getMessage")
     TAKE(tree_cls, "FileTree")
     TAKE(append_at, "FileTree.append_at")
+    TAKE(odict_cls, "OrderedDict")
     TAKE(files_globals, "vars(_files)")
     TAKE(os_module, "os")
     TAKE(stage_files, "_stage_files")
@@ -998,7 +1062,7 @@ configure_handlers(PyObject *module, PyObject *spec)
     if (!PyDict_Check(H.files_globals) || !PyDict_Check(H.stage_files) ||
         !PyAnySet_Check(H.no_fields) || !PyAnySet_Check(H.common) ||
         !PyType_Check(H.route_cls) || !PyType_Check(H.record_cls) ||
-        !PyType_Check(H.tree_cls)) {
+        !PyType_Check(H.tree_cls) || !PyType_Check(H.odict_cls)) {
         PyErr_SetString(PyExc_TypeError, "configure_handlers: a value of the wrong type");
         return NULL;
     }

@@ -183,6 +183,42 @@ class TestSameFiles:
         run_both(tmp_path, every_kind_of_record, fsync="always")
 
 
+def runs_interleaved(logger: logging.Logger) -> None:
+    """Records of three runs taking turns (a threaded worker's), and of their stages."""
+    runs = [
+        igl.start_run(logger, account_id=7, site_id=site, run_id=f"{RUN_ID[:-1]}{site}")
+        for site in (1, 2, 3)
+    ]
+    for n in range(20):
+        for run in runs:
+            run.for_stage(1 + n % 2).info("item %d", n, extra={"event": "item", "n": n})
+
+
+class TestOpenFiles:
+    """Records of runs taking turns are written on the open descriptors, least recent
+    evicted first, as the Python handle writes them."""
+
+    def test_runs_taking_turns(self, tmp_path: Path) -> None:
+        run_both(tmp_path, runs_interleaved)
+
+    def test_runs_taking_turns_few_open_files(self, tmp_path: Path) -> None:
+        run_both(tmp_path, runs_interleaved, max_open_files=2)
+
+    def test_least_recently_used_is_evicted(self, tmp_path: Path) -> None:
+        setup = Setup(tmp_path, "lru", mirror=False, max_open_files=2)
+        try:
+            first, second, third = (
+                igl.start_run(setup.logger, site_id=site).for_stage(1) for site in (1, 2, 3)
+            )
+            for stage in (first, second, first):  # the first run's file is now the recent one
+                stage.info("item", extra={"event": "item"})
+            third.info("item", extra={"event": "item"})  # evicts the least recent: second's
+            (tree,) = setup.handlers[0].trees
+            assert [key[1] for key in tree._fds] == ["1", "3"]
+        finally:
+            setup.close()
+
+
 class TestHandsOver:
     """What a user changes on a handler, its class or the file layer is honoured."""
 
