@@ -64,11 +64,13 @@ class TestStageChordPipeline:
         assert complete["result"] == {"clusters": ITEMS}
         wall = max(ts(p) for p in parts) - ts(start)
         assert complete["elapsed_s"] >= max(wall, ITEMS * ITEM_SECONDS / 2) - 0.002
-        ideas = stage_events(events, 3)
-        assert (
-            sorted(ideas)
-            == ["stage_complete", "stage_progress", "stage_retry"] + ["stage_start"] * 2
-        )
+        assert stage_events(events, 3) == [  # the retry logged before its next attempt
+            "stage_start",
+            "stage_retry",
+            "stage_start",
+            "stage_progress",
+            "stage_complete",
+        ]
         assert stage_events(events, None) == ["run_start", "run_end"]
         stages = env.summary(run)["stages"]
         assert [stages[s]["status"] for s in ("1", "2", "3")] == ["completed"] * 3

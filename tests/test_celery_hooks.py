@@ -2,7 +2,8 @@
 
 Tasks outside any run write nothing; hostile headers are ignored with one
 warning; failing hooks never fail a task; a header can name the stage; a
-revoked stage task logs ``stage_revoked``; eager calls stay in the caller's run.
+revoked stage task logs ``stage_revoked``; eager calls stay in the caller's run;
+a retry's ``stage_retry`` is written before its next attempt is published.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import logging.config
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from _celery_env import (
@@ -21,6 +23,7 @@ from _celery_env import (
     stage_events,
     wait_until,
 )
+from celery import signals
 
 import igny8_logging as igl
 from igny8_logging import celery as igc
@@ -37,7 +40,8 @@ class TestSoloPool:
 
     Tasks outside any run write nothing; hostile headers are ignored with one
     warning; failing hooks never fail a task; a header can name the stage; a
-    revoked stage task logs ``stage_revoked``; eager calls stay in the caller's run.
+    revoked stage task logs ``stage_revoked``; eager calls stay in the caller's run;
+    a retry's ``stage_retry`` is written before its next attempt is published.
     """
 
     def test_context_never_leaks_into_the_next_task(self, solo_env: Env) -> None:
@@ -153,6 +157,40 @@ class TestSoloPool:
         stage = env.summary(run)["stages"]["6"]
         assert (stage["status"], stage["error"]) == ("failed", "expired")
         assert "should never run" not in env.text(run)
+
+    def test_a_retry_is_logged_before_its_next_attempt_is_published(self, solo_env: Env) -> None:
+        # Task.retry publishes the next attempt before Celery sends task_retry: on a
+        # busy worker that attempt (and the rest of the run) could be logged first.
+        env = solo_env
+        run = env.start_run(12, 12)
+        at_publish: list[list[str]] = []
+
+        def look(sender: Any = None, headers: Any = None, **_: Any) -> None:
+            if sender == "t.clusters" and (headers or {}).get("retries"):
+                at_publish.append([e["event"] for e in env.events(run)])
+
+        signals.before_task_publish.connect(look, weak=False)  # after the library's hook
+        try:
+            with run.bound():
+                result = env.task("t.clusters").delay({"result": "twelve"})
+            assert result.get(timeout=20)["result"] == "clustered"
+        finally:
+            signals.before_task_publish.disconnect(look)
+        assert at_publish == [["run_start", "stage_start", "stage_retry"]]
+        events = env.events_when(
+            run, lambda ev: "stage_complete" in stage_events(ev, 2), "stage_complete"
+        )
+        assert stage_events(events, 2) == [  # in order, the retry logged once
+            "stage_start",
+            "stage_retry",
+            "stage_start",
+            "stage_complete",
+        ]
+        retry = one(events, "stage_retry", 2)
+        assert retry["reason"] == "Retry in 0s: RuntimeError('rate limited')"  # Celery's words
+        assert (retry["retries"], retry["task_name"]) == (0, "t.clusters")
+        assert retry["task_id"] == result.id
+        assert env.summary(run)["stages"]["2"]["status"] == "completed"
 
     def test_eager_calls_stay_in_the_callers_run(self, solo_env: Env) -> None:
         env = solo_env

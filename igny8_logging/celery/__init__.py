@@ -20,8 +20,8 @@
 * only what a task's body publishes inherits its stage; ``self.replace(...)``
   hands the stage to the replacement;
 * a stage's outcome is logged before Celery publishes the next chain link or
-  calls errbacks (see :mod:`._outcome`), so ``run_end`` is the run's last
-  lifecycle event.
+  calls errbacks, and ``stage_retry`` before the next attempt is published (see
+  :mod:`._outcome`), so ``run_end`` is the run's last lifecycle event.
 
 Celery fires some events in the worker's main process, not where the task
 ran: a revoke, a hard time limit, a lost pool process.  Their run comes from

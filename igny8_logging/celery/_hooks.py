@@ -12,7 +12,7 @@ from .._adapter import RunLogger
 from .._clock import clock
 from .._context import RunContext, reset_context, set_context
 from ._header import HEADER, Header, parse_header
-from ._outcome import failure, fields_of, from_request, success, wrap
+from ._outcome import failure, fields_of, from_request, retry_published, success, wrap
 from ._roles import assign, outgoing
 from ._state import (
     Running,
@@ -31,9 +31,18 @@ _log = logging.getLogger("igny8_logging.celery")
 
 
 def _before_task_publish(sender: Any = None, headers: Any = None, **_: Any) -> None:
-    """Put the run context into the ``igny8`` header (unless the caller set one)."""
+    """Put the run context into the ``igny8`` header (unless the caller set one).
+
+    The running task's own retry logs its ``stage_retry`` here, before the next
+    attempt can start.
+    """
     try:
-        if not connections or not isinstance(headers, dict) or HEADER in headers:
+        if not connections or not isinstance(headers, dict):
+            return
+        state = running.get()
+        if state is not None:
+            retry_published(state, headers.get("id"), headers.get("retries"))
+        if HEADER in headers:
             return
         header = outgoing(headers.get("id"), sender, headers.get("retries") or 0)
         if header is not None:
@@ -165,6 +174,8 @@ def _task_retry(sender: Any = None, request: Any = None, reason: Any = None, **_
     try:
         task_id = getattr(request, "id", None)
         state = current(task_id)
+        if state is not None and state.retry_logged:
+            return  # logged as the retry was published
         found = (
             (state.run, state.stage, state.role)
             if state is not None and state.run is not None and state.stage is not None

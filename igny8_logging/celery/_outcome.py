@@ -16,6 +16,13 @@ errback has every stage's outcome before its ``run_end``:
 * ``Backend.chord_error_from_stack`` logs a ``stage_chord``'s ``stage_error``
   first, with the failed part's own error.
 
+Likewise ``Task.retry`` publishes the next attempt *before* it raises
+``Retry`` and the tracer sends ``task_retry``; another pool process (or
+thread) may run that attempt, and the rest of the run, first.  So
+``stage_retry`` is logged as the retry is published (``before_task_publish``
+sees the task's own id with more retries, :func:`retry_published`), with the
+reason ``Task.retry`` was given; ``task_retry`` logs it only when nothing did.
+
 The signals (``task_success``, ``task_failure``) still log an outcome nothing
 logged before (a task registered after the worker built its tracer); each
 outcome is logged once.
@@ -32,7 +39,7 @@ from typing import Any, Final
 
 from celery import Celery, Task
 from celery.backends.base import Backend
-from celery.exceptions import ChordError
+from celery.exceptions import ChordError, Retry
 
 from .._adapter import RunLogger
 from .._ids import Stage
@@ -50,7 +57,7 @@ from ._state import (
     running,
 )
 
-__all__ = ["failure", "from_request", "install", "success", "wrap_tasks"]
+__all__ = ["failure", "from_request", "install", "retry_published", "success", "wrap_tasks"]
 
 _WRAPPED: Final = "_igny8_body"
 
@@ -102,6 +109,32 @@ def success(state: Running, result: Any) -> None:
         credits_used=returned.get("credits_used"),
         result=returned.get("result"),
         **fields,
+    )
+
+
+def retry_published(state: Running, task_id: object, retries: object) -> None:
+    """``stage_retry`` for *state*'s owner task, as the message of its next attempt goes out.
+
+    A message with the running task's own id and more retries than it has is the
+    retry ``Task.retry`` publishes (``self.replace(...)`` keeps the retries).
+    """
+    run, stage = state.run, state.stage
+    if (
+        run is None
+        or stage is None
+        or state.role != "owner"
+        or state.retry_logged
+        or str(task_id) != state.task_id
+        or not isinstance(retries, int)
+        or retries <= state.retries
+    ):
+        return
+    state.retry_logged = True
+    run.stage_retry(
+        stage,
+        reason=state.retry_reason or "retry",
+        retries=state.retries,
+        **fields_of(state.task, state.task_id),
     )
 
 
@@ -215,6 +248,7 @@ def install() -> None:
     _installed = True
     mark_as_failure = Backend.mark_as_failure
     chord_error_from_stack = Backend.chord_error_from_stack
+    retry = Task.retry
 
     @functools.wraps(mark_as_failure)
     def logged_mark_as_failure(
@@ -249,7 +283,31 @@ def install() -> None:
                 failed("chord_error_from_stack", error)
         return chord_error_from_stack(self, callback, exc)
 
+    @functools.wraps(retry)
+    def noted_retry(
+        self: Task[Any, Any],
+        args: Any = None,
+        kwargs: Any = None,
+        exc: Any = None,
+        throw: bool = True,
+        eta: Any = None,
+        countdown: Any = None,
+        max_retries: Any = None,
+        **options: Any,
+    ) -> Any:
+        if connections:
+            try:
+                state = running.get()
+                if state is not None and state.task is self:
+                    if not eta and countdown is None:  # as Task.retry says it
+                        countdown = self.default_retry_delay
+                    state.retry_reason = str(Retry(exc=exc, when=eta or countdown))
+            except Exception as error:
+                failed("retry", error)
+        return retry(self, args, kwargs, exc, throw, eta, countdown, max_retries, **options)
+
     Backend.mark_as_failure = logged_mark_as_failure  # type: ignore[method-assign]
+    Task.retry = noted_retry  # type: ignore[method-assign]
     Backend.chord_error_from_stack = logged_chord_error  # type: ignore[method-assign]
 
 

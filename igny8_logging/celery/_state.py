@@ -68,6 +68,8 @@ class Running:
     retries: int = 0
     body_returned: bool = False
     concluded: bool = False
+    retry_reason: str | None = None  # what ``self.retry(...)`` was called with, as Celery says it
+    retry_logged: bool = False
     token: contextvars.Token[Running | None] | None = None
 
 
