@@ -241,14 +241,13 @@ _installed = False
 
 
 def install() -> None:
-    """Patch the two backend methods once (they do nothing for unconnected apps)."""
+    """Patch the two backend methods and ``Task.retry`` once (no-ops for unconnected apps)."""
     global _installed
     if _installed:
         return
     _installed = True
     mark_as_failure = Backend.mark_as_failure
     chord_error_from_stack = Backend.chord_error_from_stack
-    retry = Task.retry
 
     @functools.wraps(mark_as_failure)
     def logged_mark_as_failure(
@@ -283,6 +282,15 @@ def install() -> None:
                 failed("chord_error_from_stack", error)
         return chord_error_from_stack(self, callback, exc)
 
+    Backend.mark_as_failure = logged_mark_as_failure  # type: ignore[method-assign]
+    Backend.chord_error_from_stack = logged_chord_error  # type: ignore[method-assign]
+    _note_retries()
+
+
+def _note_retries() -> None:
+    """Patch ``Task.retry`` to keep, for :func:`retry_published`, the reason it will give."""
+    retry = Task.retry
+
     @functools.wraps(retry)
     def noted_retry(
         self: Task[Any, Any],
@@ -306,9 +314,7 @@ def install() -> None:
                 failed("retry", error)
         return retry(self, args, kwargs, exc, throw, eta, countdown, max_retries, **options)
 
-    Backend.mark_as_failure = logged_mark_as_failure  # type: ignore[method-assign]
     Task.retry = noted_retry  # type: ignore[method-assign]
-    Backend.chord_error_from_stack = logged_chord_error  # type: ignore[method-assign]
 
 
 def _body_returned(task: Task[Any, Any], ok: bool, result: Any = None) -> None:
