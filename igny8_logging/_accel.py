@@ -5,8 +5,9 @@ The extension writes the common case of a record's text line and trace line
 builds a stock ``LogRecord`` (:mod:`._logrecord`), turns a ``RunLogger`` call's
 ``extra=`` into attributes and route (:mod:`._records`), routes a record naming
 its run by ids seen before (:mod:`._routing`), asks the inotify descriptor
-what it holds (:mod:`._watch`) and runs a stock run handler's ``handle`` with
-those pieces (:mod:`._handlers`); each returns ``None`` for anything else, which
+what it holds (:mod:`._watch`), runs a stock run handler's ``handle`` with
+those pieces (:mod:`._handlers`) and queues a record's lines for the Redis
+sender (:mod:`.redis`); each returns ``None`` for anything else, which
 the Python code then handles.  It is built when a C compiler is at hand
 (``setup.py``: an optional extension); without it, or with
 ``IGNY8_NO_SPEEDUPS=1`` in the environment, everything is Python.
@@ -24,6 +25,7 @@ __all__ = [
     "build_record",
     "configure_handlers",
     "configure_records",
+    "configure_redis",
     "configure_routing",
     "pending",
     "plan_attrs",
@@ -49,6 +51,7 @@ trace_line: TraceLine | None = None
 build_record: Callable[..., Any] | None = None
 configure_records: Callable[..., bool] | None = None
 configure_handlers: Callable[[dict[str, object]], Any] | None = None
+configure_redis: Callable[[dict[str, object]], Any] | None = None
 set_pid: Callable[[int], None] | None = None
 configure_routing: Callable[..., bool] | None = None
 route_fast: Callable[[dict[str, Any]], Any] | None = None
@@ -61,6 +64,7 @@ if not DISABLED:
             build_record,
             configure_handlers,
             configure_records,
+            configure_redis,
             configure_routing,
             pending,
             plan_attrs,

@@ -618,14 +618,15 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-/* The record, routing and poll functions, and the handlers' handle: _speedups.h. */
+/* The record, routing and poll functions, and the handlers' handles: _speedups.h. */
 static int
 module_exec(PyObject *module)
 {
-    if (PyModule_AddFunctions(module, igny8_record_methods) < 0) {
+    if (PyModule_AddFunctions(module, igny8_record_methods) < 0 ||
+        PyModule_AddFunctions(module, igny8_handler_methods) < 0) {
         return -1;
     }
-    return PyModule_AddFunctions(module, igny8_handler_methods);
+    return PyModule_AddFunctions(module, igny8_redis_methods);
 }
 
 static PyModuleDef_Slot slots[] = {

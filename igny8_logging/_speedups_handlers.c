@@ -89,59 +89,6 @@ intern_names(void)
 
 /* -- small helpers: 1 yes, 0 no (or hand over), -1 error ------------------------------ */
 
-/* The exception being raised, taken (a new reference). */
-static PyObject *
-take_exception(void)
-{
-#if PY_VERSION_HEX >= 0x030C0000
-    return PyErr_GetRaisedException();
-#else
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (tb != NULL && value != NULL) {
-        PyException_SetTraceback(value, tb);
-    }
-    Py_XDECREF(type);
-    Py_XDECREF(tb);
-    return value;
-#endif
-}
-
-/* obj.name into *out (a new reference): the instance dict first.  Only ever asked of
- * the library's own objects for names no class of theirs defines as a data descriptor
- * (a property, a slot), so the dict holds what getattr would find; else getattr. */
-static inline int
-get(PyObject *obj, PyObject *name, PyObject **out)
-{
-    PyObject **dictptr = _PyObject_GetDictPtr(obj);
-    if (dictptr != NULL && *dictptr != NULL) {
-        PyObject *value = PyDict_GetItemWithError(*dictptr, name);
-        if (value != NULL) {
-            *out = Py_NewRef(value);
-            return 1;
-        }
-        if (PyErr_Occurred()) {
-            *out = NULL;
-            return -1;
-        }
-    }
-    *out = PyObject_GetAttr(obj, name);
-    return *out == NULL ? -1 : 1;
-}
-
-/* obj.name = value, in the instance dict when it has one (as get: the library's own
- * objects, names no class of theirs defines as a data descriptor). */
-static inline int
-set(PyObject *obj, PyObject *name, PyObject *value)
-{
-    PyObject **dictptr = _PyObject_GetDictPtr(obj);
-    if (dictptr != NULL && *dictptr != NULL && PyDict_CheckExact(*dictptr)) {
-        return PyDict_SetItem(*dictptr, name, value);
-    }
-    return PyObject_SetAttr(obj, name, value);
-}
-
 /* Whether the instance dict of *self* replaces one of the methods handle() relies on. */
 static int
 instance_overrides(PyObject *self)
@@ -186,23 +133,11 @@ stock_kind(PyObject *self)
     if (over != 0) {
         return over < 0 ? -2 : -1;
     }
+    int ok = unfiltered_unformatted(self, H.s_filters, H.s_formatter);
+    if (ok <= 0) {
+        return ok < 0 ? -2 : -1;
+    }
     PyObject *value;
-    if (get(self, H.s_filters, &value) < 0) {
-        return -2;
-    }
-    int ok = PyList_CheckExact(value) && PyList_GET_SIZE(value) == 0;
-    Py_DECREF(value);
-    if (!ok) {
-        return -1;
-    }
-    if (get(self, H.s_formatter, &value) < 0) {
-        return -2;
-    }
-    ok = value == Py_None;
-    Py_DECREF(value);
-    if (!ok) {
-        return -1;
-    }
     if (get(self, H.s_fsync, &value) < 0) {
         return -2;
     }
@@ -957,23 +892,7 @@ handle(PyObject *self, PyObject *record)
     }
     int kind = stock_kind(self);
     int rc = kind == -2 ? -1 : kind < 0 ? 1 : emit(self, kind, record);
-    if (rc > 0) {
-        return python_handle(self, record);
-    }
-    if (rc < 0) {
-        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
-            return NULL; /* emit's `except Exception` lets it through too */
-        }
-        PyObject *exc = take_exception();
-        PyObject *args[3] = {self, record, exc};
-        PyObject *done = PyObject_Vectorcall(H.report_error, args, 3, NULL);
-        Py_DECREF(exc);
-        if (done == NULL) {
-            return NULL;
-        }
-        Py_DECREF(done);
-    }
-    Py_RETURN_TRUE;
+    return handled(rc, H.handle_unlocked, H.report_error, self, record);
 }
 
 static PyMethodDef handle_def = {
@@ -984,19 +903,8 @@ static PyMethodDef handle_def = {
 
 /* -- configuration ----------------------------------------------------------------------- */
 
-static PyObject *
-spec_item(PyObject *spec, const char *key)
-{
-    PyObject *value = PyDict_GetItemString(spec, key);
-    if (value == NULL) {
-        PyErr_Format(PyExc_KeyError, "configure_handlers: %s missing", key);
-        return NULL;
-    }
-    return Py_NewRef(value);
-}
-
 #define TAKE(field, key)                                                                  \
-    if ((H.field = spec_item(spec, key)) == NULL) return NULL;
+    if ((H.field = spec_item(spec, key, "configure_handlers")) == NULL) return NULL;
 
 /* configure_handlers(spec) -> the handle method descriptor for BaseRunHandler, or False
  * (another interpreter configured it). */

@@ -22,9 +22,12 @@ import logging
 import os
 import sys
 import weakref
+from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
-from ._handlers import handle_unlocked
+from . import _accel
+from ._handlers import _report_error, handle_unlocked
 from ._redis_keys import check_prefix, safe_url
 from ._redis_script import bulk
 from ._redis_sender import Sender
@@ -132,7 +135,10 @@ class RedisStreamHandler(logging.Handler):
 
     def handle(self, record: logging.LogRecord) -> logging.LogRecord | bool:  # type: ignore[override]
         """Filter, then emit without the handler lock: :meth:`emit` only reads the
-        record's shared renderings and appends to the sender's thread-safe queue."""
+        record's shared renderings and appends to the sender's thread-safe queue.
+
+        With the C accelerator built this is :data:`C_HANDLE`, the same in one call
+        for a stock handler and a record the file handlers rendered already."""
         return handle_unlocked(self, record)
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -274,3 +280,33 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _c_handle() -> Callable[[RedisStreamHandler, logging.LogRecord], object] | None:
+    """The C accelerator's ``handle`` (``_speedups_redis.c``): :func:`handle_unlocked`
+    and :meth:`~RedisStreamHandler.emit` in one call for the common case."""
+    configure = _accel.configure_redis
+    if configure is None:
+        return None
+    spec: dict[str, object] = {
+        "RedisStreamHandler": RedisStreamHandler,
+        "emit": RedisStreamHandler.emit,
+        "handle_unlocked": handle_unlocked,
+        "_report_error": _report_error,
+        "Route": Route,
+        "ROUTE_ATTR": ROUTE_ATTR,
+        "deque": deque,
+        "WARNING": logging.WARNING,
+    }
+    try:
+        made = configure(spec)
+    except Exception:
+        return None
+    return made or None
+
+
+#: The C ``handle`` when the accelerator is built (it replaces :func:`handle_unlocked`
+#: on :class:`RedisStreamHandler`), else ``None``.
+C_HANDLE: Final = _c_handle()
+if C_HANDLE is not None:
+    RedisStreamHandler.handle = C_HANDLE  # type: ignore[assignment]

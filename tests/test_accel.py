@@ -36,6 +36,10 @@ class TestLoader:
         assert _watch._pending is _accel.pending is not None
         assert _handlers.C_HANDLE is not None, "the C handle failed its set-up"
         assert _handlers.BaseRunHandler.handle is _handlers.C_HANDLE
+        from igny8_logging import redis
+
+        assert redis.C_HANDLE is not None, "the Redis handler's C handle failed its set-up"
+        assert redis.RedisStreamHandler.handle is redis.C_HANDLE
 
     @pytest.mark.parametrize(("value", "loaded"), [("1", False), ("0", True), ("", True)])
     def test_environment_switch(self, module: Any, value: str, loaded: bool) -> None:
