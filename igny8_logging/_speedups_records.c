@@ -50,6 +50,12 @@ static struct {
     PyObject *empty;            /* () */
     PyObject *a_threads, *a_processes, *a_start, *a_name, *a_dict;
     PyObject *keys[N_KEYS];
+    PyObject *template;         /* a record's keys (None values), room for its extras */
+    PyObject *active;           /* threading._active: the Thread of each thread id */
+    PyObject *thread_name;      /* threading.Thread.name (the property) */
+    PyObject *a__name, *a_multiprocessing, *a_mp, *a_mp_process, *a_current_process;
+    PyObject *a__current_process, *a_base_process, *a_modules, *main_process;
+    PyObject *sys_dict;         /* vars(sys) */
     int ns;                     /* created from time_ns, as 3.13 does */
 } REC;
 
@@ -72,6 +78,49 @@ intern_all(const char *const *names, int count, PyObject **out)
             return -1;
         }
     }
+    return 0;
+}
+
+/* What thread_name_of and process_name_of read: threading's table and property, and
+ * the names they look up. */
+static int
+configure_names(void)
+{
+#define INTERN_INTO(field, text)                                                          \
+    if (REC.field == NULL && (REC.field = PyUnicode_InternFromString(text)) == NULL) return -1;
+    INTERN_INTO(a__name, "_name")
+    INTERN_INTO(a_multiprocessing, "logMultiprocessing")
+    INTERN_INTO(a_mp, "multiprocessing")
+    INTERN_INTO(a_mp_process, "multiprocessing.process")
+    INTERN_INTO(a_current_process, "current_process")
+    INTERN_INTO(a__current_process, "_current_process")
+    INTERN_INTO(a_base_process, "BaseProcess")
+    INTERN_INTO(a_modules, "modules")
+    INTERN_INTO(main_process, "MainProcess")
+#undef INTERN_INTO
+    PyObject *sys = PyImport_ImportModule("sys");
+    if (sys == NULL) {
+        return -1;
+    }
+    Py_XSETREF(REC.sys_dict, Py_NewRef(PyModule_GetDict(sys)));
+    Py_DECREF(sys);
+    PyObject *threading = PyImport_ImportModule("threading");
+    if (threading == NULL) {
+        return -1;
+    }
+    PyObject *active = PyObject_GetAttrString(threading, "_active");
+    PyObject *cls = PyObject_GetAttrString(threading, "Thread");
+    Py_DECREF(threading);
+    PyObject *prop = cls == NULL || !PyType_Check(cls)
+                         ? NULL
+                         : _PyType_Lookup((PyTypeObject *)cls, REC.a_name);
+    Py_XDECREF(cls);
+    if (active == NULL || !PyDict_CheckExact(active) || prop == NULL) {
+        PyErr_Clear(); /* an unusual threading: current_thread() is asked each time */
+        Py_CLEAR(active);
+    }
+    Py_XSETREF(REC.active, active);
+    Py_XSETREF(REC.thread_name, Py_XNewRef(prop));
     return 0;
 }
 
@@ -132,6 +181,26 @@ configure_records(PyObject *self, PyObject *args)
     }
     REC.a_name = REC.keys[0]; /* "name", also threading.Thread's attribute */
     REC.ns = ns;
+    /* Each record's __dict__ is a copy of this: one clone of a keys table sized for the
+     * record's attributes and the run's extras, instead of 21 insertions and resizes. */
+    Py_CLEAR(REC.template);
+#if PY_VERSION_HEX < 0x030E0000
+    REC.template = _PyDict_NewPresized(N_KEYS + 16);
+#else
+    REC.template = PyDict_New();
+#endif
+    if (REC.template == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < (task_name == Py_None ? N_KEYS - 1 : N_KEYS); i++) {
+        if (PyDict_SetItem(REC.template, REC.keys[i], Py_None) < 0) {
+            Py_CLEAR(REC.template);
+            return NULL;
+        }
+    }
+    if (configure_names() < 0) {
+        return NULL;
+    }
     REC.interp = PyInterpreterState_Get();
     Py_RETURN_TRUE;
 }
@@ -150,10 +219,27 @@ set_pid(PyObject *self, PyObject *pid)
 }
 
 /* logging.<name> as a truth value: 1, 0, or -1 with an exception set. */
+/* logging.<name> (a new reference): the module's dict, else getattr (a module
+ * __getattr__, a module object of another type). */
+static PyObject *
+logging_attr(PyObject *name)
+{
+    if (PyModule_CheckExact(REC.logging)) {
+        PyObject *value = PyDict_GetItemWithError(PyModule_GetDict(REC.logging), name);
+        if (value != NULL) {
+            return Py_NewRef(value);
+        }
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    return PyObject_GetAttr(REC.logging, name);
+}
+
 static int
 logging_flag(PyObject *name)
 {
-    PyObject *value = PyObject_GetAttr(REC.logging, name);
+    PyObject *value = logging_attr(name);
     if (value == NULL) {
         return -1;
     }
@@ -170,7 +256,7 @@ record_times(PyObject **created, PyObject **msecs, PyObject **relative)
     if (now == NULL) {
         return -1;
     }
-    PyObject *start = PyObject_GetAttr(REC.logging, REC.a_start);
+    PyObject *start = logging_attr(REC.a_start);
     if (start == NULL) {
         Py_DECREF(now);
         return -1;
@@ -215,13 +301,105 @@ record_times(PyObject **created, PyObject **msecs, PyObject **relative)
     return rc;
 }
 
+/* The attribute *name* kept in *obj*'s instance dict, when its class's *descr* is the
+ * stock one (whose getter returns it): a new reference, NULL (no error) otherwise. */
+static PyObject *
+stock_attribute(PyObject *obj, PyObject *attr, PyObject *descr, PyObject *name)
+{
+    if (descr == NULL || _PyType_Lookup(Py_TYPE(obj), attr) != descr) {
+        return NULL;
+    }
+    PyObject *d = PyObject_GenericGetDict(obj, NULL);
+    if (d == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *value = PyDict_GetItemWithError(d, name);
+    Py_DECREF(d);
+    if (value == NULL || !PyUnicode_Check(value)) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return Py_NewRef(value);
+}
+
+/* threading.current_thread().name for the thread *ident* (a new reference): its Thread
+ * from threading._active and the stock name property's _name, else the calls. */
+static PyObject *
+thread_name_of(PyObject *ident)
+{
+    PyObject *thread = REC.active == NULL ? NULL : PyDict_GetItemWithError(REC.active, ident);
+    if (thread != NULL) {
+        Py_INCREF(thread);
+        PyObject *name = stock_attribute(thread, REC.a_name, REC.thread_name, REC.a__name);
+        Py_DECREF(thread);
+        if (name != NULL) {
+            return name;
+        }
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *current = PyObject_CallNoArgs(REC.current_thread);
+    if (current == NULL) {
+        return NULL;
+    }
+    PyObject *name = PyObject_GetAttr(current, REC.a_name);
+    Py_DECREF(current);
+    return name;
+}
+
+/* _logrecord._process_name() (a new reference): multiprocessing.current_process().name
+ * read from multiprocessing.process when both are the stock ones, else the call. */
+static PyObject *
+process_name_of(void)
+{
+    int on = logging_flag(REC.a_multiprocessing);
+    if (on <= 0) {
+        return on < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    PyObject *modules = REC.sys_dict == NULL ? NULL : PyDict_GetItemWithError(REC.sys_dict, REC.a_modules);
+    if (modules == NULL || !PyDict_Check(modules)) { /* sys.modules, borrowed */
+        PyErr_Clear();
+        return PyObject_CallNoArgs(REC.process_name);
+    }
+    PyObject *mp = PyDict_GetItemWithError(modules, REC.a_mp);
+    if (mp == NULL || mp == Py_None) {
+        return PyErr_Occurred() ? NULL : Py_NewRef(REC.main_process);
+    }
+    PyObject *name = NULL, *process = PyDict_GetItemWithError(modules, REC.a_mp_process);
+    if (process != NULL && PyModule_CheckExact(process) && PyModule_CheckExact(mp)) {
+        PyObject *ours = PyDict_GetItemWithError(PyModule_GetDict(mp), REC.a_current_process);
+        PyObject *names = PyModule_GetDict(process);
+        PyObject *stock = PyDict_GetItemWithError(names, REC.a_current_process);
+        PyObject *current = PyDict_GetItemWithError(names, REC.a__current_process);
+        PyObject *base = PyDict_GetItemWithError(names, REC.a_base_process);
+        if (ours != NULL && ours == stock && current != NULL && base != NULL &&
+            PyType_Check(base)) {
+            PyObject *descr = _PyType_Lookup((PyTypeObject *)base, REC.a_name);
+            Py_INCREF(current);
+            name = stock_attribute(current, REC.a_name, descr, REC.a__name);
+            Py_DECREF(current);
+        }
+    }
+    PyErr_Clear(); /* a lookup that failed: the Python code decides */
+    return name != NULL ? name : PyObject_CallNoArgs(REC.process_name);
+}
+
 /* LogRecord's args: args[0] for one non-empty mapping, else args (new reference). */
 static PyObject *
 record_args(PyObject *args)
 {
     if (PyTuple_Check(args) && PyTuple_GET_SIZE(args) == 1) {
         PyObject *first = PyTuple_GET_ITEM(args, 0);
-        int is_mapping = PyDict_Check(first) ? 1 : PyObject_IsInstance(first, REC.mapping);
+        /* the common arguments are no mappings (their types are not registered as one) */
+        int plain = PyLong_CheckExact(first) || PyUnicode_CheckExact(first) ||
+                    PyFloat_CheckExact(first) || first == Py_None || PyBool_Check(first) ||
+                    PyTuple_CheckExact(first) || PyList_CheckExact(first) ||
+                    PyBytes_CheckExact(first);
+        int is_mapping = plain             ? 0
+                         : PyDict_Check(first) ? 1
+                                               : PyObject_IsInstance(first, REC.mapping);
         if (is_mapping < 0) {
             return NULL;
         }
@@ -292,12 +470,7 @@ build_record(PyObject *self, PyObject *const *a, Py_ssize_t n)
     }
     if (threads) {
         thread = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
-        PyObject *current = thread == NULL ? NULL : PyObject_CallNoArgs(REC.current_thread);
-        if (current == NULL) {
-            goto done;
-        }
-        thread_name = PyObject_GetAttr(current, REC.a_name);
-        Py_DECREF(current);
+        thread_name = thread == NULL ? NULL : thread_name_of(thread);
         if (thread_name == NULL) {
             goto done;
         }
@@ -306,7 +479,7 @@ build_record(PyObject *self, PyObject *const *a, Py_ssize_t n)
         thread = Py_NewRef(Py_None);
         thread_name = Py_NewRef(Py_None);
     }
-    process_name = PyObject_CallNoArgs(REC.process_name);
+    process_name = process_name_of();
     if (process_name == NULL) {
         goto done;
     }
@@ -327,7 +500,7 @@ build_record(PyObject *self, PyObject *const *a, Py_ssize_t n)
         relative,  thread, thread_name, process_name, processes ? REC.pid : Py_None,
         task,
     };
-    d = PyDict_New();
+    d = PyDict_Copy(REC.template);
     if (d == NULL) {
         goto done;
     }

@@ -98,6 +98,66 @@ class TestSameRecord:
         thread.join()
         assert not errors
 
+    def in_thread(self, thread: threading.Thread) -> None:
+        thread.start()
+        thread.join()
+
+    def test_a_renamed_thread_and_process(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import multiprocessing
+
+        monkeypatch.setattr(threading.current_thread(), "name", "renamed-thread")
+        monkeypatch.setattr(multiprocessing.current_process(), "name", "renamed-process")
+        compare("n", logging.INFO, "/a.py", 1, "m", (), None)
+        record = make_record("n", logging.INFO, "/a.py", 1, "m", (), None)
+        assert (record.threadName, record.processName) == ("renamed-thread", "renamed-process")
+
+    def test_a_replaced_current_process(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import multiprocessing
+
+        class Fake:
+            name = "fake-process"
+
+        monkeypatch.setattr(multiprocessing, "current_process", Fake)
+        compare("n", logging.INFO, "/a.py", 1, "m", (), None)
+        assert make_record("n", logging.INFO, "/a.py", 1, "m", (), None).processName == (
+            "fake-process"
+        )
+
+    def test_a_thread_class_with_its_own_name(self) -> None:
+        seen: list[object] = []
+
+        class Named(threading.Thread):
+            @property  # type: ignore[override]
+            def name(self) -> str:
+                return "from-the-property"
+
+            def run(self) -> None:
+                compare("n", logging.INFO, "/a.py", 1, "m", (), None)
+                seen.append(make_record("n", logging.INFO, "/a.py", 1, "m", (), None).threadName)
+
+        self.in_thread(Named())
+        assert seen == ["from-the-property"]
+
+    def test_a_thread_threading_did_not_start(self) -> None:
+        import _thread
+
+        done = threading.Event()
+        seen: list[object] = []
+
+        def run() -> None:
+            try:
+                compare("n", logging.INFO, "/a.py", 1, "m", (), None)
+                seen.append(make_record("n", logging.INFO, "/a.py", 1, "m", (), None).threadName)
+            except BaseException as exc:  # reported by the main thread
+                seen.append(exc)
+            finally:
+                done.set()
+
+        _thread.start_new_thread(run, ())
+        assert done.wait(10)
+        assert len(seen) == 1
+        assert str(seen[0]).startswith("Dummy-")
+
     def test_in_an_asyncio_task(self) -> None:
         async def main() -> None:
             compare("n", logging.INFO, "/a.py", 1, "m", (), None)
