@@ -127,8 +127,8 @@ class TestSameRecord:
         seen: list[object] = []
 
         class Named(threading.Thread):
-            @property  # type: ignore[override]
-            def name(self) -> str:
+            @property
+            def name(self) -> str:  # type: ignore[override]
                 return "from-the-property"
 
             def run(self) -> None:
