@@ -7,6 +7,7 @@ SOURCES = [
     "igny8_logging/_speedups_records.c",
     "igny8_logging/_speedups_handlers.c",
     "igny8_logging/_speedups_redis.c",
+    "igny8_logging/_speedups_calls.c",
 ]
 
 setup(

@@ -6,8 +6,9 @@ builds a stock ``LogRecord`` (:mod:`._logrecord`), turns a ``RunLogger`` call's
 ``extra=`` into attributes and route (:mod:`._records`), routes a record naming
 its run by ids seen before (:mod:`._routing`), asks the inotify descriptor
 what it holds (:mod:`._watch`), runs a stock run handler's ``handle`` with
-those pieces (:mod:`._handlers`) and queues a record's lines for the Redis
-sender (:mod:`.redis`); each returns ``None`` for anything else, which
+those pieces (:mod:`._handlers`), queues a record's lines for the Redis
+sender (:mod:`.redis`) and runs ``RunLogger``'s logging methods
+(:mod:`._adapter`); each returns ``None`` for anything else, which
 the Python code then handles.  It is built when a C compiler is at hand
 (``setup.py``: an optional extension); without it, or with
 ``IGNY8_NO_SPEEDUPS=1`` in the environment, everything is Python.
@@ -23,6 +24,7 @@ __all__ = [
     "DISABLED",
     "LOAD_ERROR",
     "build_record",
+    "configure_calls",
     "configure_handlers",
     "configure_records",
     "configure_redis",
@@ -51,6 +53,7 @@ trace_line: TraceLine | None = None
 build_record: Callable[..., Any] | None = None
 configure_records: Callable[..., bool] | None = None
 configure_handlers: Callable[[dict[str, object]], Any] | None = None
+configure_calls: Callable[[dict[str, object]], Any] | None = None
 configure_redis: Callable[[dict[str, object]], Any] | None = None
 set_pid: Callable[[int], None] | None = None
 configure_routing: Callable[..., bool] | None = None
@@ -62,6 +65,7 @@ if not DISABLED:
     try:
         from ._speedups import (
             build_record,
+            configure_calls,
             configure_handlers,
             configure_records,
             configure_redis,

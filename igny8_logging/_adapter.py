@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any, Final
 
+from . import _accel, _caller, _logrecord, _records
 from . import _events as ev
 from . import _messages as msg
 from ._caller import caller_stacklevel
@@ -23,10 +24,10 @@ from ._clock import RUN_KEY, clock
 from ._context import RunContext, current_run, make_context, reset_context, set_context
 from ._ids import Stage, TenantId, check_stage, new_run_id
 from ._records import log_record, plan_of
-from ._routing import FIELDS_ATTR, RECORD_ATTRS
+from ._routing import FIELDS_ATTR, RECORD_ATTRS, ROUTE_ATTR
 from ._stage_api import ExcInfo, StageApi, failures, repr_of
 
-__all__ = ["ExcInfo", "RunLogger", "start_run"]
+__all__ = ["C_METHODS", "PY_METHODS", "ExcInfo", "RunLogger", "start_run"]
 
 DEFAULT_LOGGER: Final = "igny8.automation"
 #: The keyword arguments of a logging call that the lean path takes (others: ``process``).
@@ -300,3 +301,45 @@ def _log_run_start(run: RunLogger, fields: dict[str, Any]) -> None:
     else:
         if failures.failing("start_run"):
             failures.recovered("start_run", "start_run works again")
+
+
+#: RunLogger's logging methods in Python (what the C ones hand unusual calls to).
+PY_METHODS: Final = {
+    name: RunLogger.__dict__[name] for name in ("debug", "info", "warning", "error", "critical")
+}
+
+
+def _c_methods() -> dict[str, Any] | None:
+    """The C accelerator's ``debug`` ... ``critical`` (``_speedups_calls.c``): ``_log_call``
+    in one call for the common case, with the C record and ``extra=`` (else ``None``)."""
+    configure = _accel.configure_calls
+    if configure is None or _logrecord.C_BUILD is None or _records._plan_attrs is None:
+        return None
+    spec: dict[str, object] = {
+        "RunLogger": RunLogger,
+        "_log_call": RunLogger._log_call,
+        "Logger.isEnabledFor": logging.Logger.isEnabledFor,
+        "Logger.callHandlers": logging.Logger.callHandlers,
+        "vars(logging)": vars(logging),
+        "LogRecord": logging.LogRecord,
+        "ROUTE_ATTR": ROUTE_ATTR,
+        "find_caller": _caller.find_caller,
+        "_is_library": _caller._is_library,
+        "_library_files": _caller._library_files,
+        "_lines": _caller._lines,
+        **{name: getattr(logging, name) for name in ("DEBUG", "INFO", "WARNING", "ERROR")},
+        "CRITICAL": logging.CRITICAL,
+        **PY_METHODS,
+    }
+    try:
+        made = configure(spec)
+    except Exception:
+        return None
+    return made if isinstance(made, dict) and set(made) == set(PY_METHODS) else None
+
+
+#: The C methods set on :class:`RunLogger` when the accelerator is built, else ``None``.
+C_METHODS: Final = _c_methods()
+if C_METHODS is not None:
+    for _name, _method in C_METHODS.items():
+        setattr(RunLogger, _name, _method)

@@ -623,10 +623,11 @@ static int
 module_exec(PyObject *module)
 {
     if (PyModule_AddFunctions(module, igny8_record_methods) < 0 ||
-        PyModule_AddFunctions(module, igny8_handler_methods) < 0) {
+        PyModule_AddFunctions(module, igny8_handler_methods) < 0 ||
+        PyModule_AddFunctions(module, igny8_redis_methods) < 0) {
         return -1;
     }
-    return PyModule_AddFunctions(module, igny8_redis_methods);
+    return PyModule_AddFunctions(module, igny8_call_methods);
 }
 
 static PyModuleDef_Slot slots[] = {

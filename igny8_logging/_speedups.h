@@ -1,4 +1,4 @@
-/* igny8_logging._speedups: what its four parts share. */
+/* igny8_logging._speedups: what its five parts share. */
 #ifndef IGNY8_SPEEDUPS_H
 #define IGNY8_SPEEDUPS_H
 #define PY_SSIZE_T_CLEAN
@@ -8,8 +8,11 @@
 PyObject *igny8_text_line(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *igny8_trace_line(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
-/* _speedups_records.c: route_fast (METH_O), and the record, routing and poll functions. */
+/* _speedups_records.c: route_fast (METH_O), build_record and plan_attrs (METH_FASTCALL),
+ * and the record, routing and poll functions. */
 PyObject *igny8_route_fast(PyObject *module, PyObject *record_dict);
+PyObject *igny8_build_record(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+PyObject *igny8_plan_attrs(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 extern PyMethodDef igny8_record_methods[];
 
 /* _speedups_handlers.c: configure_handlers, which makes BaseRunHandler.handle. */
@@ -17,6 +20,9 @@ extern PyMethodDef igny8_handler_methods[];
 
 /* _speedups_redis.c: configure_redis, which makes RedisStreamHandler.handle. */
 extern PyMethodDef igny8_redis_methods[];
+
+/* _speedups_calls.c: configure_calls, which makes RunLogger's logging methods. */
+extern PyMethodDef igny8_call_methods[];
 
 /* -- what the two handle() parts share ----------------------------------------------- */
 

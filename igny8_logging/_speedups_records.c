@@ -418,8 +418,8 @@ record_args(PyObject *args)
 
 /* build_record(name, level, pathname, lineno, msg, args, exc_info, func=None, sinfo=None)
  * -> a logging.LogRecord, or None when args is not a tuple (Python builds it). */
-static PyObject *
-build_record(PyObject *self, PyObject *const *a, Py_ssize_t n)
+PyObject *
+igny8_build_record(PyObject *self, PyObject *const *a, Py_ssize_t n)
 {
     if (n < 7 || n > 9) {
         PyErr_SetString(PyExc_TypeError, "build_record takes 7 to 9 arguments");
@@ -736,8 +736,8 @@ python:
 /* plan_attrs(given, ids, ref, stage, parts) -> (attrs, Route) | None: _records.RunPlan.attrs
  * for an exact dict of str keys that are no LogRecord attribute nor the library's own, an
  * adapter bound to its stage (or given none) and a str or no event; None: the Python code. */
-static PyObject *
-plan_attrs(PyObject *self, PyObject *const *a, Py_ssize_t n)
+PyObject *
+igny8_plan_attrs(PyObject *self, PyObject *const *a, Py_ssize_t n)
 {
     if (n != 5) {
         PyErr_SetString(PyExc_TypeError, "plan_attrs takes 5 arguments");
@@ -848,14 +848,14 @@ PyMethodDef igny8_record_methods[] = {
      "configure_records(LogRecord, logging, clock, current_thread, process_name, task_name,\n"
      "                  names_of, paths, level_names, get_level_name, Mapping, pid, ns) -> bool"},
     {"set_pid", set_pid, METH_O, "set_pid(pid): this process's id (after a fork)."},
-    {"build_record", (PyCFunction)(void (*)(void))build_record, METH_FASTCALL,
+    {"build_record", (PyCFunction)(void (*)(void))igny8_build_record, METH_FASTCALL,
      "build_record(name, level, pathname, lineno, msg, args, exc_info, func=None, sinfo=None)\n"
      "-> LogRecord | None"},
     {"configure_routing", configure_routing, METH_VARARGS,
      "configure_routing(ROUTE_ATTR, Route, places, tail, last, skip, FIELDS_ATTR,\n"
      "                  RECORD_ATTRS, ROUTING_KEYS) -> bool"},
     {"route_fast", igny8_route_fast, METH_O, "route_fast(record_dict) -> Route | None"},
-    {"plan_attrs", (PyCFunction)(void (*)(void))plan_attrs, METH_FASTCALL,
+    {"plan_attrs", (PyCFunction)(void (*)(void))igny8_plan_attrs, METH_FASTCALL,
      "plan_attrs(given, ids, ref, stage, parts) -> (attrs, Route) | None"},
     {"pending", pending, METH_O, "pending(fd) -> bytes queued on an inotify descriptor, or -1"},
     {NULL, NULL, 0, NULL},

@@ -122,12 +122,21 @@ def speedups_module() -> Any:
 @pytest.fixture(params=["c", "python"])
 def speedups(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Runs a test with the C accelerator (lines, records, routing, poll, the handlers'
-    ``handle``), then with Python alone.
+    ``handle``, ``RunLogger``'s logging methods), then with Python alone.
 
     Both variants must pass the same assertions: the extension does what the
     Python code does, or hands the work back to it.
     """
-    from igny8_logging import _format, _handlers, _logrecord, _records, _routing, _trace, _watch
+    from igny8_logging import (
+        _adapter,
+        _format,
+        _handlers,
+        _logrecord,
+        _records,
+        _routing,
+        _trace,
+        _watch,
+    )
 
     if request.param == "c":
         module = configured_speedups()
@@ -138,6 +147,10 @@ def speedups(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
                    module.pending, module.plan_attrs, _handlers.C_HANDLE)  # fmt: skip
     else:
         c_parts = (None,) * 6 + (_handlers.handle_unlocked,)
+    methods = _adapter.C_METHODS if request.param == "c" else _adapter.PY_METHODS
+    assert methods is not None, "the C logging methods were not set up"
+    for name, method in methods.items():
+        monkeypatch.setattr(_adapter.RunLogger, name, method)
     for (where, name), value in zip(
         (
             (_format, "_text_line"),

@@ -40,6 +40,10 @@ class TestLoader:
 
         assert redis.C_HANDLE is not None, "the Redis handler's C handle failed its set-up"
         assert redis.RedisStreamHandler.handle is redis.C_HANDLE
+        from igny8_logging import _adapter
+
+        assert _adapter.C_METHODS is not None, "the C logging methods failed their set-up"
+        assert _adapter.RunLogger.info is _adapter.C_METHODS["info"]
 
     @pytest.mark.parametrize(("value", "loaded"), [("1", False), ("0", True), ("", True)])
     def test_environment_switch(self, module: Any, value: str, loaded: bool) -> None:
