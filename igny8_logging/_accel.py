@@ -33,6 +33,7 @@ __all__ = [
     "plan_attrs",
     "route_fast",
     "set_pid",
+    "set_up",
     "text_line",
     "trace_line",
 ]
@@ -79,3 +80,16 @@ if not DISABLED:
         )
     except ImportError as exc:  # not built (no compiler, a pure-Python install)
         LOAD_ERROR = f"{type(exc).__name__}: {exc}"
+
+
+def set_up(configure: Callable[[dict[str, object]], Any] | None, spec: dict[str, object]) -> Any:
+    """What a ``configure_*`` function of the extension makes of *spec* (a method, or
+    methods), ``None`` without it, when it refuses (another interpreter set it up) or fails:
+    the Python code is then used."""
+    if configure is None:
+        return None
+    try:
+        made = configure(spec)
+    except Exception:
+        return None
+    return made or None

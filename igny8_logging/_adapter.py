@@ -313,7 +313,7 @@ def _c_methods() -> dict[str, Any] | None:
     """The C accelerator's ``debug`` ... ``critical`` (``_speedups_calls.c``): ``_log_call``
     in one call for the common case, with the C record and ``extra=`` (else ``None``)."""
     configure = _accel.configure_calls
-    if configure is None or _logrecord.C_BUILD is None or _records._plan_attrs is None:
+    if _logrecord.C_BUILD is None or _records._plan_attrs is None:
         return None
     spec: dict[str, object] = {
         "RunLogger": RunLogger,
@@ -327,14 +327,10 @@ def _c_methods() -> dict[str, Any] | None:
         "_is_library": _caller._is_library,
         "_library_files": _caller._library_files,
         "_lines": _caller._lines,
-        **{name: getattr(logging, name) for name in ("DEBUG", "INFO", "WARNING", "ERROR")},
-        "CRITICAL": logging.CRITICAL,
+        **{name.upper(): getattr(logging, name.upper()) for name in PY_METHODS},
         **PY_METHODS,
     }
-    try:
-        made = configure(spec)
-    except Exception:
-        return None
+    made = _accel.set_up(configure, spec)
     return made if isinstance(made, dict) and set(made) == set(PY_METHODS) else None
 
 

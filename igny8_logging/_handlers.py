@@ -324,11 +324,10 @@ def _c_handle() -> Callable[[BaseRunHandler, logging.LogRecord], object] | None:
         "WARNING": logging.WARNING,
         "_LINE_FACTOR": _trace._LINE_FACTOR,
     }
-    try:
-        made = configure(spec)
-    except Exception:
-        return None
-    return made or None
+    made: Callable[[BaseRunHandler, logging.LogRecord], object] | None = _accel.set_up(
+        configure, spec
+    )
+    return made
 
 
 #: The C ``handle`` when the accelerator is built (it replaces :func:`handle_unlocked`

@@ -24,7 +24,34 @@ extern PyMethodDef igny8_redis_methods[];
 /* _speedups_calls.c: configure_calls, which makes RunLogger's logging methods. */
 extern PyMethodDef igny8_call_methods[];
 
-/* -- what the two handle() parts share ----------------------------------------------- */
+/* -- what the parts share ------------------------------------------------------------- */
+
+/* Whether this interpreter is the one that configured a part (*interp*). */
+static inline int
+mine(PyInterpreterState *interp)
+{
+    return interp != NULL && interp == PyInterpreterState_Get();
+}
+
+/* The start of a configure_*(spec) of a part configured by *interp* (NULL: not yet):
+ * 1 go on, 0 another interpreter configured it (the caller returns False), -1 error
+ * (not a dict, or configured already by this interpreter). */
+static inline int
+configure_once(PyInterpreterState *interp, PyObject *spec, const char *who)
+{
+    if (!PyDict_Check(spec)) {
+        PyErr_Format(PyExc_TypeError, "%s takes a dict", who);
+        return -1;
+    }
+    if (interp != NULL) {
+        if (interp != PyInterpreterState_Get()) {
+            return 0;
+        }
+        PyErr_Format(PyExc_RuntimeError, "%s: configured already", who);
+        return -1;
+    }
+    return 1;
+}
 
 /* The exception being raised, taken (a new reference). */
 static inline PyObject *

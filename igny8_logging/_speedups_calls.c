@@ -104,6 +104,20 @@ is_library(PyObject *filename)
     return rc;
 }
 
+/* find_caller(frame, 1): it skips the library's frames and caches the call site. */
+static PyObject *
+find_caller(PyObject *frame)
+{
+    PyObject *one = PyLong_FromLong(1);
+    if (one == NULL) {
+        return NULL;
+    }
+    PyObject *args[2] = {frame, one};
+    PyObject *where = PyObject_Vectorcall(C.find_caller, args, 2, NULL);
+    Py_DECREF(one);
+    return where;
+}
+
 /* The location the caller's record names, (filename, lineno, funcName), a new reference:
  * find_caller(the current frame, 1), from its cache when it holds the call site. */
 static PyObject *
@@ -152,28 +166,13 @@ caller(void)
     Py_XDECREF(lasti);
     Py_XDECREF(id);
     Py_DECREF(code);
-    if (where == NULL && !PyErr_Occurred()) { /* a new call site: find_caller caches it */
-        PyObject *one = PyLong_FromLong(1);
-        if (one != NULL) {
-            PyObject *args[2] = {(PyObject *)frame, one};
-            where = PyObject_Vectorcall(C.find_caller, args, 2, NULL);
-            Py_DECREF(one);
-        }
+    if (where == NULL && !PyErr_Occurred()) { /* a new call site */
+        where = find_caller((PyObject *)frame);
     }
     Py_DECREF(frame);
     return where;
 python:
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
-    PyObject *one = PyLong_FromLong(1);
-    if (one == NULL) {
-        return NULL;
-    }
-    PyObject *args[2] = {top == NULL ? Py_None : (PyObject *)top, one};
-    PyObject *found = PyObject_Vectorcall(C.find_caller, args, 2, NULL);
-    Py_DECREF(one);
-    return found;
+    return PyErr_Occurred() ? NULL : find_caller(top == NULL ? Py_None : (PyObject *)top);
 }
 
 /* logger.callHandlers(record) for a stock Logger: 0 done, -1 error. */
@@ -435,7 +434,7 @@ log_at(int index, PyObject *self, PyObject *const *args, size_t nargsf, PyObject
 {
     PyObject *level = C.levels[index];
     size_t nargs = PyVectorcall_NARGS(nargsf);
-    if (!(C.interp != NULL && C.interp == PyInterpreterState_Get())) {
+    if (!mine(C.interp)) {
         return python_call(index, self, args, nargs, kwnames);
     }
     PyObject *logger, *plan = NULL, *plan_logger = NULL, *attrs = NULL, *route = NULL;
@@ -529,16 +528,9 @@ static PyMethodDef level_defs[5] = {
 static PyObject *
 configure_calls(PyObject *module, PyObject *spec)
 {
-    if (!PyDict_Check(spec)) {
-        PyErr_SetString(PyExc_TypeError, "configure_calls takes a dict");
-        return NULL;
-    }
-    if (C.interp != NULL) {
-        if (C.interp != PyInterpreterState_Get()) {
-            Py_RETURN_FALSE;
-        }
-        PyErr_SetString(PyExc_RuntimeError, "configure_calls: configured already");
-        return NULL;
+    int go = configure_once(C.interp, spec, "configure_calls");
+    if (go <= 0) {
+        return go < 0 ? NULL : Py_NewRef(Py_False);
     }
     if (intern_names() < 0) {
         return NULL;

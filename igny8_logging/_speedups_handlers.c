@@ -887,7 +887,7 @@ done:
 static PyObject *
 handle(PyObject *self, PyObject *record)
 {
-    if (!(H.interp != NULL && H.interp == PyInterpreterState_Get())) {
+    if (!mine(H.interp)) {
         return python_handle(self, record);
     }
     int kind = stock_kind(self);
@@ -911,16 +911,9 @@ static PyMethodDef handle_def = {
 static PyObject *
 configure_handlers(PyObject *module, PyObject *spec)
 {
-    if (!PyDict_Check(spec)) {
-        PyErr_SetString(PyExc_TypeError, "configure_handlers takes a dict");
-        return NULL;
-    }
-    if (H.interp != NULL) {
-        if (H.interp != PyInterpreterState_Get()) {
-            Py_RETURN_FALSE;
-        }
-        PyErr_SetString(PyExc_RuntimeError, "configure_handlers: configured already");
-        return NULL;
+    int go = configure_once(H.interp, spec, "configure_handlers");
+    if (go <= 0) {
+        return go < 0 ? NULL : Py_NewRef(Py_False);
     }
     if (intern_names() < 0) {
         return NULL;

@@ -59,12 +59,6 @@ static struct {
     int ns;                     /* created from time_ns, as 3.13 does */
 } REC;
 
-static int
-mine(PyInterpreterState *interp)
-{
-    return interp != NULL && interp == PyInterpreterState_Get();
-}
-
 /* out[i] = the interned names[i]; on failure none is kept (-1, an exception set). */
 static int
 intern_all(const char *const *names, int count, PyObject **out)

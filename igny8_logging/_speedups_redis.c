@@ -247,7 +247,7 @@ done:
 static PyObject *
 handle(PyObject *self, PyObject *record)
 {
-    if (!(R.interp != NULL && R.interp == PyInterpreterState_Get())) {
+    if (!mine(R.interp)) {
         return handled(1, R.handle_unlocked, R.report_error, self, record);
     }
     int rc = stock(self);
@@ -271,16 +271,9 @@ static PyMethodDef handle_def = {
 static PyObject *
 configure_redis(PyObject *module, PyObject *spec)
 {
-    if (!PyDict_Check(spec)) {
-        PyErr_SetString(PyExc_TypeError, "configure_redis takes a dict");
-        return NULL;
-    }
-    if (R.interp != NULL) {
-        if (R.interp != PyInterpreterState_Get()) {
-            Py_RETURN_FALSE;
-        }
-        PyErr_SetString(PyExc_RuntimeError, "configure_redis: configured already");
-        return NULL;
+    int go = configure_once(R.interp, spec, "configure_redis");
+    if (go <= 0) {
+        return go < 0 ? NULL : Py_NewRef(Py_False);
     }
     if (intern_names() < 0) {
         return NULL;

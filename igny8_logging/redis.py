@@ -285,9 +285,6 @@ if hasattr(os, "register_at_fork"):
 def _c_handle() -> Callable[[RedisStreamHandler, logging.LogRecord], object] | None:
     """The C accelerator's ``handle`` (``_speedups_redis.c``): :func:`handle_unlocked`
     and :meth:`~RedisStreamHandler.emit` in one call for the common case."""
-    configure = _accel.configure_redis
-    if configure is None:
-        return None
     spec: dict[str, object] = {
         "RedisStreamHandler": RedisStreamHandler,
         "emit": RedisStreamHandler.emit,
@@ -298,11 +295,10 @@ def _c_handle() -> Callable[[RedisStreamHandler, logging.LogRecord], object] | N
         "deque": deque,
         "WARNING": logging.WARNING,
     }
-    try:
-        made = configure(spec)
-    except Exception:
-        return None
-    return made or None
+    made: Callable[[RedisStreamHandler, logging.LogRecord], object] | None = _accel.set_up(
+        _accel.configure_redis, spec
+    )
+    return made
 
 
 #: The C ``handle`` when the accelerator is built (it replaces :func:`handle_unlocked`

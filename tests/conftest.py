@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import logging.config
 import os
+import tracemalloc
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -166,6 +168,20 @@ def speedups(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     ):
         monkeypatch.setattr(where, name, value)
     return str(request.param)
+
+
+def traced_growth(batch: Callable[[int], None]) -> int:
+    """Bytes tracemalloc sees kept after ``batch(5000)``, once ``batch(500)`` filled the caches."""
+    batch(500)
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        batch(5000)
+        gc.collect()
+        return int(tracemalloc.get_traced_memory()[0] - before)
+    finally:
+        tracemalloc.stop()
 
 
 class Records(logging.Handler):

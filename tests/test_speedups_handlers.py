@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import gc
 import io
 import logging
 import os
 import sys
-import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import configured_speedups
+from conftest import configured_speedups, traced_growth
 
 import igny8_logging as igl
 from igny8_logging import _files, _handlers
@@ -398,16 +396,7 @@ class TestMemory:
 
         try:
             with contextlib.redirect_stderr(io.StringIO()):
-                batch(500)  # caches filled
-                tracemalloc.start()
-                try:
-                    gc.collect()
-                    before = tracemalloc.get_traced_memory()[0]
-                    batch(5000)
-                    gc.collect()
-                    grown = tracemalloc.get_traced_memory()[0] - before
-                finally:
-                    tracemalloc.stop()
+                grown = traced_growth(batch)
         finally:
             setup.close()
         assert grown < 64 * 1024  # one object leaked per record would be > 1 MB

@@ -10,10 +10,8 @@ change is honoured.  Tests run against a private ``redis-server``.
 from __future__ import annotations
 
 import functools
-import gc
 import logging
 import sys
-import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
@@ -21,7 +19,7 @@ from typing import Any
 
 import pytest
 from _redis_server import RedisServer, client, entries
-from conftest import configured_speedups
+from conftest import configured_speedups, traced_growth
 from test_speedups_handlers import RUN_ID, Setup, every_kind_of_record
 
 import igny8_logging as igl
@@ -319,16 +317,7 @@ class TestMemory:
             handler.flush()
 
         try:
-            batch(500)  # caches and the connection made
-            tracemalloc.start()
-            try:
-                gc.collect()
-                before = tracemalloc.get_traced_memory()[0]
-                batch(5000)
-                gc.collect()
-                grown = tracemalloc.get_traced_memory()[0] - before
-            finally:
-                tracemalloc.stop()
+            grown = traced_growth(batch)  # after the caches and the connection are made
         finally:
             setup.logger.removeHandler(handler)
             handler.close()
